@@ -1,0 +1,1 @@
+"""Conversations and messages: the chat pages, the websocket consumer and their services."""

@@ -1,0 +1,12 @@
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from chat.services import interrupt_stale_streams as interrupt
+
+
+@shared_task
+def interrupt_stale_streams() -> int:
+    """Run by beat: a reply left 'streaming' by a dead process is shown as interrupted."""
+    return interrupt(older_than=timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS))

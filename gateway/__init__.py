@@ -1,0 +1,1 @@
+"""The turn pipeline, transport-agnostic: stages, providers, pricing and the provider simulator."""

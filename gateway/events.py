@@ -1,0 +1,43 @@
+"""What the pipeline yields. Transports (websocket, HTTP API) only translate these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from gateway.usage import Usage
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The user's message is saved and a reply placeholder exists: render both before tokens."""
+
+    user_message_id: int
+    reply_message_id: int
+    model: str
+    simulated: bool
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Error:
+    """The turn ended without a complete answer. `message` is safe to show to the user."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Done:
+    usage: Usage
+    cost: Decimal | None
+    model: str
+    cache_hit: bool = False
+    timings: dict[str, int] = field(default_factory=dict)
+
+
+Event = Accepted | Delta | Error | Done

@@ -1,0 +1,7 @@
+"""Model providers behind one streaming interface, each through its official async SDK."""
+
+from gateway.providers.base import ChatRequest, ProviderError, ReplyChunk
+from gateway.providers.endpoints import Endpoint, endpoint_for
+from gateway.providers.streaming import stream_reply
+
+__all__ = ["ChatRequest", "Endpoint", "ProviderError", "ReplyChunk", "endpoint_for", "stream_reply"]

@@ -1,0 +1,35 @@
+"""The provider-neutral request, stream items and error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.usage import Usage
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    system: str
+    # [{"role": "user" | "assistant", "content": str}, ...], oldest first, ending with the user.
+    messages: list[dict[str, str]]
+    max_output_tokens: int
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class ReplyChunk:
+    """One streamed item: text, or (once, at the end) the provider-reported usage."""
+
+    text: str = ""
+    usage: Usage | None = None
+
+
+class ProviderError(Exception):
+    """A provider call failed. `kind` is stable for logs and metrics; `status` is the HTTP one."""
+
+    def __init__(self, kind: str, detail: str, status: int | None = None):
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.status = status

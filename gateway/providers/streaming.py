@@ -1,0 +1,142 @@
+"""Stream a reply through the official OpenAI or Anthropic async SDK.
+
+Leaving the `async with` block — normally, on error, or when the task is cancelled by Stop —
+closes the HTTP response, so a stopped turn stops the upstream generation too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+
+import anthropic
+import httpx2
+import openai
+from django.conf import settings
+
+from gateway.models import Provider
+from gateway.providers.base import ChatRequest, ProviderError, ReplyChunk
+from gateway.providers.endpoints import Endpoint
+from gateway.usage import Usage
+
+# SDK clients hold connection pools bound to the event loop that first used them.
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+_KIND_BY_STATUS = {401: "auth", 403: "auth", 404: "not_found", 408: "timeout", 429: "rate_limited"}
+
+
+def _timeout() -> httpx2.Timeout:
+    # Both SDKs are built on httpx2 (not httpx) and reject httpx's objects.
+    return httpx2.Timeout(
+        settings.PROVIDER_TIMEOUT_SECONDS, connect=settings.PROVIDER_CONNECT_TIMEOUT_SECONDS
+    )
+
+
+def _client(endpoint: Endpoint) -> openai.AsyncOpenAI | anthropic.AsyncAnthropic:
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    if endpoint not in per_loop:
+        sdk = (
+            openai.AsyncOpenAI if endpoint.provider == Provider.OPENAI else anthropic.AsyncAnthropic
+        )
+        per_loop[endpoint] = sdk(
+            api_key=endpoint.api_key,
+            base_url=endpoint.base_url,
+            timeout=_timeout(),
+            max_retries=settings.PROVIDER_MAX_RETRIES,
+        )
+    return per_loop[endpoint]
+
+
+def provider_error(exc: Exception) -> ProviderError:
+    """Map either SDK's exception to a ProviderError with a stable kind."""
+    if isinstance(exc, openai.APITimeoutError | anthropic.APITimeoutError):
+        return ProviderError("timeout", str(exc))
+    if isinstance(exc, openai.APIConnectionError | anthropic.APIConnectionError):
+        return ProviderError("connection", str(exc))
+    if isinstance(exc, httpx2.TimeoutException):
+        return ProviderError("timeout", str(exc))
+    if isinstance(exc, httpx2.HTTPError):
+        return ProviderError("connection", f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, openai.APIStatusError | anthropic.APIStatusError):
+        status = exc.status_code
+        kind = _KIND_BY_STATUS.get(status) or ("server_error" if status >= 500 else "bad_request")
+        return ProviderError(kind, exc.message, status=status)
+    return ProviderError("provider_error", f"{type(exc).__name__}: {exc}")
+
+
+async def stream_reply(endpoint: Endpoint, request: ChatRequest) -> AsyncIterator[ReplyChunk]:
+    """Yield text chunks, then one chunk carrying usage (None if the provider reported none)."""
+    client = _client(endpoint)
+    try:
+        if endpoint.provider == Provider.OPENAI:
+            compatible = endpoint.base_url is not None and not endpoint.simulated
+            async for chunk in _openai_stream(client, request, compatible):
+                yield chunk
+        else:
+            async for chunk in _anthropic_stream(client, request):
+                yield chunk
+    # Transport errors in the middle of a stream can surface unwrapped by the SDK.
+    except (openai.OpenAIError, anthropic.AnthropicError, httpx2.HTTPError) as exc:
+        raise provider_error(exc) from exc
+
+
+async def _openai_stream(
+    client: openai.AsyncOpenAI, request: ChatRequest, compatible: bool
+) -> AsyncIterator[ReplyChunk]:
+    params: dict = {
+        "model": request.model,
+        "messages": [{"role": "system", "content": request.system}, *request.messages],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    # OpenAI's current name; OpenAI-compatible servers still expect the older one.
+    params["max_tokens" if compatible else "max_completion_tokens"] = request.max_output_tokens
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    usage = None
+    stream = await client.chat.completions.create(**params)
+    async with stream:
+        async for chunk in stream:
+            for choice in chunk.choices:
+                if choice.delta and choice.delta.content:
+                    yield ReplyChunk(text=choice.delta.content)
+            if chunk.usage:
+                usage = _openai_usage(chunk.usage)
+    yield ReplyChunk(usage=usage)
+
+
+def _openai_usage(usage) -> Usage:
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details else 0
+    return Usage(
+        input_tokens=usage.prompt_tokens - cached,
+        cached_input_tokens=cached,
+        output_tokens=usage.completion_tokens,
+    )
+
+
+async def _anthropic_stream(
+    client: anthropic.AsyncAnthropic, request: ChatRequest
+) -> AsyncIterator[ReplyChunk]:
+    params: dict = {
+        "model": request.model,
+        "messages": request.messages,
+        "max_tokens": request.max_output_tokens,
+    }
+    if request.system:
+        params["system"] = request.system
+    async with client.messages.stream(**params) as stream:
+        async for text in stream.text_stream:
+            yield ReplyChunk(text=text)
+        final = await stream.get_final_message()
+    yield ReplyChunk(usage=_anthropic_usage(final.usage))
+
+
+def _anthropic_usage(usage) -> Usage:
+    return Usage(
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cache_read_input_tokens or 0,
+        cache_write_tokens=usage.cache_creation_input_tokens or 0,
+        output_tokens=usage.output_tokens,
+    )

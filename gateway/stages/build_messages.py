@@ -1,0 +1,23 @@
+"""Stage 6: the provider request: system prompt first (a stable, cacheable prefix), then history."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chat.selectors import history_before
+from gateway.providers import ChatRequest
+from prompts_admin.models import PromptTemplate
+
+
+async def build_request(*, template: PromptTemplate, conversation_id, reply_id: int) -> ChatRequest:
+    history = await database_sync_to_async(history_before)(
+        conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES
+    )
+    return ChatRequest(
+        model=template.model.name,
+        system=template.system_prompt,
+        messages=history,
+        max_output_tokens=template.max_output_tokens,
+        temperature=template.temperature,
+    )

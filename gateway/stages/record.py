@@ -1,0 +1,78 @@
+"""Stage 9: the reply and its request log, written together so neither is ever lost alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from django.db import transaction
+from django.utils import timezone
+
+from chat.models import Message
+from gateway.usage import Usage
+from observability.models import RequestLog
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    request_id: UUID
+    user_id: int
+    conversation_id: UUID
+    template_id: int
+    reply_id: int
+    model: str
+    provider: str
+    simulated: bool
+    content: str
+    status: str
+    usage: Usage | None
+    cost: Decimal | None
+    priced: bool
+    latency_ms: int
+    ttft_ms: int | None
+    error_kind: str = ""
+
+
+@transaction.atomic
+def record_turn(outcome: TurnOutcome) -> None:
+    usage = outcome.usage or Usage()
+    Message.objects.filter(id=outcome.reply_id).update(
+        content=outcome.content,
+        status=outcome.status,
+        model=outcome.model,
+        simulated=outcome.simulated,
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        output_tokens=usage.output_tokens,
+        cost=outcome.cost,
+        latency_ms=outcome.latency_ms,
+        ttft_ms=outcome.ttft_ms,
+        error_kind=outcome.error_kind,
+        updated_at=timezone.now(),
+    )
+    RequestLog.objects.create(
+        request_id=outcome.request_id,
+        user_id=outcome.user_id,
+        conversation_id=outcome.conversation_id,
+        message_id=outcome.reply_id,
+        template_id=outcome.template_id,
+        model_requested=outcome.model,
+        model_used=outcome.model if outcome.usage else "",
+        provider=outcome.provider,
+        simulated=outcome.simulated,
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        output_tokens=usage.output_tokens,
+        cost=outcome.cost,
+        priced=outcome.priced,
+        latency_ms=outcome.latency_ms,
+        ttft_ms=outcome.ttft_ms,
+        status=outcome.status,
+        error_kind=outcome.error_kind,
+    )
+
+
+record = database_sync_to_async(record_turn)

@@ -1,0 +1,18 @@
+"""Token usage as the provider reported it, normalised so each token is counted once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Usage:
+    # Uncached input only: OpenAI includes cached tokens in prompt_tokens, Anthropic does not.
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_input_tokens(self) -> int:
+        return self.input_tokens + self.cached_input_tokens + self.cache_write_tokens

@@ -1,0 +1,1 @@
+"""Request logs, health and readiness; later metrics, traces, evals and dashboards."""

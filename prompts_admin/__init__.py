@@ -1,0 +1,1 @@
+"""Prompt templates: what the model is told, editable by staff."""

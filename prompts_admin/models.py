@@ -1,0 +1,35 @@
+from django.db import models
+
+
+class PromptTemplate(models.Model):
+    """An assistant users can chat with: its system prompt, model and generation parameters."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    system_prompt = models.TextField()
+    model = models.ForeignKey("gateway.LanguageModel", on_delete=models.PROTECT)
+    temperature = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Empty: the provider's default (some models accept no other).",
+    )
+    max_output_tokens = models.PositiveIntegerField(default=1024)
+    is_default = models.BooleanField(
+        default=False, help_text="Used for new conversations when the user picks none."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="one_default_template",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

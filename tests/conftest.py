@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+from django.test import Client
+from django.test.utils import override_settings
+
+from gateway.models import LanguageModel
+from prompts_admin.models import PromptTemplate
+from tests import live
+
+
+@pytest.fixture(scope="session")
+def simulator_url():
+    """One provider simulator for the session; every SDK call of the app goes to it."""
+    with live.simulator(ttft_ms=20, tokens_per_s=200) as url, override_settings(SIMULATOR_URL=url):
+        yield url
+
+
+@pytest.fixture
+def simulator(simulator_url):
+    """The simulator's control API, with its script and request log emptied for this test."""
+    with httpx.Client(base_url=simulator_url, timeout=5) as client:
+        client.delete("/_sim/script")
+        client.delete("/_sim/requests")
+        yield client
+
+
+@pytest.fixture(scope="session")
+def live_env(django_db_setup, simulator_url) -> dict[str, str]:
+    """Environment for app processes: the test database and the session's simulator."""
+    from django.db import connection
+
+    options = connection.settings_dict
+    host = options.get("HOST") or options.get("OPTIONS", {}).get("host")
+    port = f":{options['PORT']}" if options.get("PORT") else ""
+    if host and host.startswith("/"):
+        url = f"postgres://{options['USER']}@{port}/{options['NAME']}?host={host}"
+    else:
+        auth = options["USER"] + (f":{options['PASSWORD']}" if options.get("PASSWORD") else "")
+        url = f"postgres://{auth}@{host}{port}/{options['NAME']}"
+    return {"DATABASE_URL": url, "SIMULATOR_URL": simulator_url}
+
+
+@pytest.fixture(scope="session")
+def app_server(live_env):
+    """Daphne serving the app (http + websocket) on the test database."""
+    with live.daphne(live_env) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def celery_worker(live_env):
+    with live.celery_worker(live_env):
+        yield
+
+
+def _model(name: str, provider: str) -> LanguageModel:
+    model, _ = LanguageModel.objects.update_or_create(
+        name=name,
+        defaults={
+            "provider": provider,
+            "input_price": Decimal("0.15"),
+            "cached_input_price": Decimal("0.075"),
+            "output_price": Decimal("0.60"),
+        },
+    )
+    return model
+
+
+@pytest.fixture
+def openai_template(db) -> PromptTemplate:
+    return PromptTemplate.objects.create(
+        slug="openai-assistant",
+        name="OpenAI assistant",
+        system_prompt="You are a test assistant.",
+        model=_model("gpt-4o-mini", "openai"),
+        is_default=True,
+    )
+
+
+@pytest.fixture
+def anthropic_template(db) -> PromptTemplate:
+    model, _ = LanguageModel.objects.update_or_create(
+        name="claude-haiku-4-5",
+        defaults={
+            "provider": "anthropic",
+            "input_price": Decimal("1.00"),
+            "cached_input_price": Decimal("0.10"),
+            "cache_write_price": Decimal("1.25"),
+            "output_price": Decimal("5.00"),
+        },
+    )
+    return PromptTemplate.objects.create(
+        slug="claude-assistant",
+        name="Claude assistant",
+        system_prompt="You are a test assistant.",
+        model=model,
+    )
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(username: str = "alice", password: str = "a-long-test-password"):
+        return django_user_model.objects.create_user(username=username, password=password)
+
+    return make
+
+
+@pytest.fixture
+def session_cookie():
+    """A logged-in session for `user`, as the Cookie header value a browser would send."""
+
+    def cookie(user) -> str:
+        client = Client()
+        client.force_login(user)
+        return f"sessionid={client.cookies['sessionid'].value}"
+
+    return cookie

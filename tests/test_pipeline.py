@@ -1,0 +1,78 @@
+"""The pipeline alone, with plain inputs: no websocket, no server but the provider."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db import connections
+
+from chat.models import Conversation, Message, Status
+from devstack.services import free_port
+from gateway.events import Accepted, Done, Error
+from gateway.pipeline import UNAVAILABLE, Turn, run_turn
+from observability.models import RequestLog
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _events(turn: Turn) -> list:
+    async def collect():
+        try:
+            return [event async for event in run_turn(turn)]
+        finally:  # the ORM's worker thread outlives the loop: don't leave its connection open
+            await database_sync_to_async(connections.close_all)()
+
+    return asyncio.run(collect())
+
+
+@pytest.fixture
+def conversation(make_user, openai_template) -> Conversation:
+    return Conversation.objects.create(user=make_user(), template=openai_template)
+
+
+def test_a_turn_yields_accepted_deltas_and_done(conversation, simulator):
+    simulator.post("/_sim/script", json={"reply": "Hello there, friend."})
+    events = _events(Turn(conversation.user_id, conversation.id, "Hi"))
+
+    assert isinstance(events[0], Accepted) and isinstance(events[-1], Done)
+    text = "".join(e.text for e in events[1:-1])
+    assert text == "Hello there, friend."
+    assert events[-1].cost is not None and events[-1].usage.output_tokens > 0
+
+
+def test_an_unreachable_provider_fails_the_turn_but_keeps_the_users_message(conversation, settings):
+    settings.SIMULATOR_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings.PROVIDER_MAX_RETRIES = 0
+    events = _events(Turn(conversation.user_id, conversation.id, "Is anyone there?"))
+
+    assert isinstance(events[-1], Error)
+    assert events[-1].kind == "connection" and events[-1].message == UNAVAILABLE
+    assert conversation.messages.get(role="user").content == "Is anyone there?"
+    reply = conversation.messages.get(role="assistant")
+    assert (reply.status, reply.error_kind) == (Status.FAILED, "connection")
+    log = RequestLog.objects.get(message=reply)
+    assert log.status == "failed" and log.cost is None
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("   ", "Type a message"), ("x" * 16_001, "limit is 16,000"), ("a\x00b", "NUL")],
+)
+def test_unacceptable_input_is_refused_with_a_reason_and_nothing_is_saved(conversation, text, says):
+    events = _events(Turn(conversation.user_id, conversation.id, text))
+
+    assert len(events) == 1 and events[0].kind == "invalid_input" and says in events[0].message
+    assert not Message.objects.exists()
+
+
+def test_an_unpriced_model_records_unknown_cost_not_zero(conversation, simulator):
+    model = conversation.template.model
+    model.input_price = model.output_price = None
+    model.save()
+    events = _events(Turn(conversation.user_id, conversation.id, "Hi"))
+
+    assert events[-1].cost is None
+    log = RequestLog.objects.get()
+    assert log.cost is None and not log.priced and log.output_tokens > 0
