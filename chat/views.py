@@ -1,11 +1,14 @@
 from uuid import UUID
 
+from asgiref.sync import async_to_sync
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors, services
+from chat.generation import request_stop
 
 
 @require_GET
@@ -18,7 +21,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def conversation_new(request: HttpRequest) -> HttpResponse:
-    conversation = services.conversation_create(user=request.user)
+    try:
+        conversation = services.conversation_create(user=request.user)
+    except services.NoTemplate:
+        messages.error(request, "No assistant is set up yet. Ask an administrator to add one.")
+        return redirect("chat:home")
     return redirect("chat:conversation", conversation_id=conversation.id)
 
 
@@ -32,7 +39,7 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
         {
             "conversation": current,
             "conversations": selectors.conversations_for(request.user)[:50],
-            "messages": current.messages.all(),
+            "chat_messages": current.messages.all(),
             "streaming": current.messages.filter(status="streaming").exists(),
         },
     )
@@ -41,7 +48,8 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
 @require_POST
 @login_required
 def conversation_delete(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
-    services.conversation_delete(
-        conversation=selectors.conversation_for(request.user, conversation_id)
-    )
+    conversation = selectors.conversation_for(request.user, conversation_id)
+    services.conversation_delete(conversation=conversation)
+    # A reply still being written would spend tokens on a conversation that no longer exists.
+    async_to_sync(request_stop)(conversation_id)
     return redirect("chat:home")

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,16 @@ def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> 
     raise TimeoutError(f"nothing answered on {host}:{port} within {timeout:.0f} s")
 
 
+def _import_pgserver():
+    """Imported late (only the embedded path needs it) and quietly: platformdirs warns about
+    an unset XDG_RUNTIME_DIR on every import."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+        import pgserver._commands
+    return pgserver
+
+
 @dataclass
 class EmbeddedPostgres:
     """A pgserver-managed PostgreSQL whose data lives in `pgdata`; reached over a unix socket."""
@@ -42,8 +53,7 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start the server if needed, create the database, and return its DATABASE_URL."""
-        import pgserver  # imported late: only the embedded path needs it
-
+        pgserver = _import_pgserver()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop it ourselves, after the app's processes are gone.
         server = pgserver.get_server(self.pgdata, cleanup_mode=None)
@@ -52,8 +62,7 @@ class EmbeddedPostgres:
         return f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
 
     def stop(self) -> None:
-        from pgserver._commands import pg_ctl
-
+        pg_ctl = _import_pgserver()._commands.pg_ctl
         user = "pgserver" if os.geteuid() == 0 else None
         try:
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 import httpx
@@ -10,6 +11,16 @@ from django.test.utils import override_settings
 from gateway.models import LanguageModel
 from prompts_admin.models import PromptTemplate
 from tests import live
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """A test database per run, so two suites on one machine never drop each other's."""
+    from django.conf import settings
+
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = (
+        f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from decimal import Decimal
 
 import pytest
@@ -187,3 +188,26 @@ def test_a_second_message_while_a_reply_streams_is_refused_and_not_saved(
     assert "still being written" in error
     assert not conversation.messages.filter(content="second").exists()
     assert conversation.messages.filter(content="first").exists()
+
+
+def test_deleting_a_conversation_mid_reply_stops_it_and_keeps_the_spend_logged(
+    app_server, simulator, openai_template, make_user, session_cookie, client
+):
+    user = make_user()
+    conversation = _conversation(user, openai_template)
+    simulator.post("/_sim/script", json={"reply": "tick " * 200, "tokens_per_s": 20})
+    socket = ChatSocket.open(app_server, conversation.id, session_cookie(user))
+    try:
+        socket.send_message("Count for me")
+        socket.receive_until("tick tick tick")
+        client.force_login(user)
+        assert client.post(f"/c/{conversation.id}/delete/").status_code == 302
+    finally:
+        socket.close()
+
+    deadline = time.monotonic() + 10
+    while not RequestLog.objects.filter(user=user).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = RequestLog.objects.get(user=user)
+    assert (log.status, log.conversation, log.message) == ("cancelled", None, None)
+    assert simulator.get("/_sim/requests").json()["requests"][-1]["status"] == "client_disconnected"

@@ -23,10 +23,14 @@ class ChatSocket:
     frames: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, app_server: str, conversation_id, cookie: str | None) -> ChatSocket:
+    def open(
+        cls, app_server: str, conversation_id, cookie: str | None, origin: str | None = None
+    ) -> ChatSocket:
         url = app_server.replace("http://", "ws://") + f"/ws/c/{conversation_id}/"
         headers = {"Cookie": cookie} if cookie else {}
-        connection = connect(url, origin=app_server, additional_headers=headers, open_timeout=10)
+        connection = connect(
+            url, origin=origin or app_server, additional_headers=headers, open_timeout=10
+        )
         return cls(connection.__enter__())  # closed by close(), as the context manager would
 
     def send_message(self, text: str) -> None:

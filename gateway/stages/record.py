@@ -38,7 +38,7 @@ class TurnOutcome:
 @transaction.atomic
 def record_turn(outcome: TurnOutcome) -> None:
     usage = outcome.usage or Usage()
-    Message.objects.filter(id=outcome.reply_id).update(
+    saved = Message.objects.filter(id=outcome.reply_id).update(
         content=outcome.content,
         status=outcome.status,
         model=outcome.model,
@@ -52,11 +52,12 @@ def record_turn(outcome: TurnOutcome) -> None:
         error_kind=outcome.error_kind,
         updated_at=timezone.now(),
     )
+    # The conversation may have been deleted mid-reply: the spend is still logged, unlinked.
     RequestLog.objects.create(
         request_id=outcome.request_id,
         user_id=outcome.user_id,
-        conversation_id=outcome.conversation_id,
-        message_id=outcome.reply_id,
+        conversation_id=outcome.conversation_id if saved else None,
+        message_id=outcome.reply_id if saved else None,
         template_id=outcome.template_id,
         model_requested=outcome.model,
         model_used=outcome.model if outcome.usage else "",

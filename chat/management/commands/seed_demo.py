@@ -2,6 +2,7 @@
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -63,9 +64,17 @@ class Command(BaseCommand):
             name="Assistant",
             description="A general helpful assistant.",
             system_prompt=SYSTEM_PROMPT,
-            model=LanguageModel.objects.get(name="gpt-4o-mini"),
+            model=LanguageModel.objects.get(name=self._demo_model()),
             is_default=True,
         )
+
+    @staticmethod
+    def _demo_model() -> str:
+        """A model of the provider the operator configured; OpenAI's when both or none are."""
+        only_anthropic = settings.ANTHROPIC_API_KEY and not (
+            settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL
+        )
+        return "claude-haiku-4-5" if only_anthropic else "gpt-4o-mini"
 
     def _create_document(self) -> None:
         Document.objects.get_or_create(
