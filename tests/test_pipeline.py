@@ -76,3 +76,35 @@ def test_an_unpriced_model_records_unknown_cost_not_zero(conversation, simulator
     assert events[-1].cost is None
     log = RequestLog.objects.get()
     assert log.cost is None and not log.priced and log.output_tokens > 0
+
+
+def test_an_openai_compatible_server_is_called_as_a_real_provider(
+    conversation, simulator, simulator_url, settings
+):
+    # The simulator stands in for vLLM / Ollama / llama.cpp behind OPENAI_BASE_URL.
+    settings.OPENAI_BASE_URL = f"{simulator_url}/v1"
+    settings.OPENAI_API_KEY = "sk-local-test"
+    events = _events(Turn(conversation.user_id, conversation.id, "Hi"))
+
+    assert isinstance(events[-1], Done) and not events[0].simulated
+    upstream = simulator.get("/_sim/requests").json()["requests"][-1]
+    assert upstream["auth"] == "bearer" and upstream["stream"]
+    # Compatible servers get the older parameter name, and usage in the stream is asked for.
+    assert upstream["params"]["max_tokens"] == conversation.template.max_output_tokens
+    assert upstream["params"]["stream_options"] == {"include_usage": True}
+    reply = conversation.messages.get(role="assistant")
+    assert not reply.simulated and reply.output_tokens > 0
+
+
+def test_an_anthropic_key_sends_real_anthropic_requests(
+    make_user, anthropic_template, simulator, simulator_url, settings
+):
+    conversation = Conversation.objects.create(user=make_user(), template=anthropic_template)
+    settings.ANTHROPIC_BASE_URL = simulator_url
+    settings.ANTHROPIC_API_KEY = "sk-ant-test"
+    events = _events(Turn(conversation.user_id, conversation.id, "Hi"))
+
+    assert isinstance(events[-1], Done) and not events[0].simulated
+    upstream = simulator.get("/_sim/requests").json()["requests"][-1]
+    assert upstream["api"] == "anthropic" and upstream["system"] == anthropic_template.system_prompt
+    assert upstream["params"]["max_tokens"] == anthropic_template.max_output_tokens

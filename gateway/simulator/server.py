@@ -25,6 +25,9 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Contr
 Status = Literal["streaming", "completed", "client_disconnected"]
 
 
+_RECORDED_APART = {"model", "messages", "system", "stream"}
+
+
 @dataclass
 class RequestRecord:
     """What one completion request asked for and how far its reply got."""
@@ -36,6 +39,10 @@ class RequestRecord:
     messages: Any
     system: Any
     usage: dict[str, int]
+    # The request's other parameters (max tokens, temperature, ...), to check what clients send.
+    params: dict[str, Any] = field(default_factory=dict)
+    # Which credential the client presented, by kind only: the simulator never keeps keys.
+    auth: str = ""
     status: Status = "streaming"
     tokens_sent: int = 0
     started_at: float = field(default_factory=time.time)
@@ -222,6 +229,8 @@ def _record(
         messages=body["messages"],
         system=body.get("system") if api == "anthropic" else None,
         usage=plan.usage.as_dict(),
+        params={k: v for k, v in body.items() if k not in _RECORDED_APART},
+        auth="x-api-key" if request.headers.get("x-api-key") else "bearer",
     )
     return request.app[JOURNAL].add(record)
 
