@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.template.loader import render_to_string
+from django.utils.html import escape
 from django.utils.safestring import SafeString
 
 from chat.models import Message
@@ -31,6 +32,15 @@ def reply_snapshot_html(message: Message, reply: StreamingReply) -> str:
     return render_to_string(
         "chat/_message.html",
         {"message": message, "oob": True, "blocks": reply.blocks, "tail": reply.tail_html()},
+    )
+
+
+def conversation_title_html(conversation_id, title: str) -> str:
+    """The title set by the first message, in the header and the sidebar."""
+    text = escape(title or "New conversation")
+    return (
+        f'<span id="conversation-title" hx-swap-oob="innerHTML">{text}</span>'
+        f'<span id="conv-{conversation_id.hex}" hx-swap-oob="innerHTML">{text}</span>'
     )
 
 

@@ -58,7 +58,7 @@ async def request_resync(conversation_id: UUID) -> None:
 
 
 def _load_messages(*ids: int) -> list[Message]:
-    by_id = Message.objects.in_bulk(ids)
+    by_id = Message.objects.select_related("conversation").in_bulk(ids)
     return [by_id[i] for i in ids]
 
 
@@ -132,9 +132,11 @@ class Generation:
             # Only an accepted turn owns the conversation's reply: register it now.
             control_bus().register(self.turn.conversation_id, self.on_request)
             await self._tell_sender(fragments.composer_ack_html(user_message.id))
+            conversation = user_message.conversation
             await self._publish(
                 fragments.turn_state_html("streaming")
                 + fragments.appended_messages_html(user_message, self.reply)
+                + fragments.conversation_title_html(conversation.id, conversation.title)
             )
         elif isinstance(event, Error):
             await self._tell_sender(fragments.error_html(event.message))

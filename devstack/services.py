@@ -42,6 +42,7 @@ def _import_pgserver():
         warnings.simplefilter("ignore")
         import pgserver
         import pgserver._commands
+        import pgserver.utils
     return pgserver
 
 
@@ -50,10 +51,14 @@ class EmbeddedPostgres:
     """A pgserver-managed PostgreSQL whose data lives in `pgdata`; reached over a unix socket."""
 
     pgdata: Path
+    # False when another run (make run, another test run) already had this server up.
+    started_here: bool = False
 
     def start(self) -> str:
         """Start the server if needed, create the database, and return its DATABASE_URL."""
         pgserver = _import_pgserver()
+        info = pgserver.utils.PostmasterInfo.read_from_pgdata(self.pgdata)
+        self.started_here = not (info and info.is_running())
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop it ourselves, after the app's processes are gone.
         server = pgserver.get_server(self.pgdata, cleanup_mode=None)
@@ -62,6 +67,9 @@ class EmbeddedPostgres:
         return f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
 
     def stop(self) -> None:
+        """Stop the server, unless it was already running when we came: that run owns it."""
+        if not self.started_here:
+            return
         pg_ctl = _import_pgserver()._commands.pg_ctl
         user = "pgserver" if os.geteuid() == 0 else None
         try:

@@ -43,6 +43,7 @@
         status.textContent = state === "streaming" ? "Assistant is responding…" : "Response complete.";
         lastState = state;
       }
+      document.title = document.getElementById("conversation-title").textContent + " · Switchboard";
       if (stick) messages.scrollTop = messages.scrollHeight;
     });
 
