@@ -1,0 +1,38 @@
+"""`python -m devstack.manage <command> [args]`: a manage.py command on make run's embedded data.
+
+Reuses the embedded PostgreSQL if `make run` has it up (and then leaves it running), otherwise
+starts and stops it; commands get a throwaway Redis unless REDIS_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from devstack.processes import ROOT
+from devstack.run import DATA, local_env
+from devstack.services import EmbeddedPostgres, EmbeddedRedis
+
+
+def main(argv: list[str]) -> int:
+    DATA.mkdir(parents=True, exist_ok=True)
+    env = local_env(os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8000")))
+    postgres = EmbeddedPostgres(DATA / "pg") if not env.get("DATABASE_URL") else None
+    scratch = DATA / "manage-redis"
+    redis = EmbeddedRedis(scratch, persist=False) if not env.get("REDIS_URL") else None
+    try:
+        if postgres:
+            env["DATABASE_URL"] = postgres.start()
+        if redis:
+            env["REDIS_URL"] = redis.start()
+        return subprocess.call([sys.executable, str(ROOT / "manage.py"), *argv], env=env)
+    finally:
+        if redis:
+            redis.stop()
+        if postgres:
+            postgres.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
