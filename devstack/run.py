@@ -12,7 +12,8 @@ from pathlib import Path
 from devstack.processes import ROOT, Supervisor, manage
 from devstack.services import EmbeddedPostgres, EmbeddedRedis, free_port, wait_for_port
 
-DATA = ROOT / ".data"
+# DATA_DIR moves the embedded database, Redis data and secret key (README: Configuration).
+DATA = Path(os.environ.get("DATA_DIR") or ROOT / ".data").resolve()
 
 
 def read_or_create_secret(path: Path) -> str:
@@ -40,7 +41,7 @@ def provider_configured(env: dict[str, str]) -> bool:
 
 
 def main() -> int:
-    DATA.mkdir(exist_ok=True)
+    DATA.mkdir(parents=True, exist_ok=True)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     env = local_env(host, port)
@@ -56,7 +57,7 @@ def main() -> int:
     try:
         if postgres:
             env["DATABASE_URL"] = postgres.start()
-            print("embedded PostgreSQL + pgvector: .data/pg", flush=True)
+            print(f"embedded PostgreSQL + pgvector: {DATA / 'pg'}", flush=True)
         if redis:
             env["REDIS_URL"] = redis.start()
             print(f"embedded Redis: {env['REDIS_URL']}", flush=True)
@@ -112,7 +113,7 @@ def main() -> int:
             redis.stop()
         if postgres:
             postgres.stop()
-        print("stopped; data kept in .data/", flush=True)
+        print(f"stopped; data kept in {DATA}", flush=True)
 
 
 if __name__ == "__main__":
