@@ -163,9 +163,14 @@ OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
 SIMULATOR_URL = env.str("SIMULATOR_URL", default="http://127.0.0.1:8100")
-PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
-PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float("PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5.0)
-PROVIDER_MAX_RETRIES = env.int("PROVIDER_MAX_RETRIES", default=2)
+
+# The router (timeouts are per template, in admin). Backoff: base × 2^retry, ± jitter.
+ROUTER_MAX_RETRIES = env.int("ROUTER_MAX_RETRIES", default=3)
+ROUTER_BACKOFF_BASE_SECONDS = env.float("ROUTER_BACKOFF_BASE_SECONDS", default=1.0)
+ROUTER_BACKOFF_JITTER = env.float("ROUTER_BACKOFF_JITTER", default=0.5)
+ROUTER_MAX_RETRY_WAIT_SECONDS = env.float("ROUTER_MAX_RETRY_WAIT_SECONDS", default=20.0)
+BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
+BREAKER_COOLDOWN_SECONDS = env.float("BREAKER_COOLDOWN_SECONDS", default=30.0)
 
 # Chat limits and streaming.
 CHAT_MAX_INPUT_CHARS = env.int("CHAT_MAX_INPUT_CHARS", default=16_000)

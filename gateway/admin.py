@@ -1,6 +1,13 @@
-from django.contrib import admin
+import redis
+from django.conf import settings
+from django.contrib import admin, messages
 
 from gateway.models import LanguageModel
+from gateway.router.breaker import CircuitBreaker
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
 
 
 @admin.register(LanguageModel)
@@ -12,10 +19,26 @@ class LanguageModelAdmin(admin.ModelAdmin):
         "cached_input_price",
         "output_price",
         "priced",
+        "breaker",
         "is_active",
     ]
     list_filter = ["provider", "is_active"]
     search_fields = ["name"]
+    actions = ["close_breakers"]
+
+    @admin.display(description="Circuit breaker")
+    def breaker(self, obj: LanguageModel) -> str:
+        try:
+            state = _redis().hget(CircuitBreaker.key(obj.provider, obj.name), "state")
+        except redis.RedisError:
+            return "unknown (Redis unavailable)"
+        return (state or b"closed").decode()
+
+    @admin.action(description="Close the circuit breaker (send traffic again)")
+    def close_breakers(self, request, queryset) -> None:
+        keys = [CircuitBreaker.key(m.provider, m.name) for m in queryset]
+        _redis().delete(*keys)
+        self.message_user(request, f"Closed {len(keys)} breaker(s).", messages.SUCCESS)
 
     @admin.display(boolean=True, description="Priced")
     def priced(self, obj: LanguageModel) -> bool:

@@ -20,17 +20,25 @@ from django.conf import settings
 from chat.models import Status
 from chat.services import ConversationBusy, reply_assign_model, reply_save_partial
 from gateway.events import Accepted, Delta, Done, Error, Event
-from gateway.pricing import cost_of
-from gateway.providers import ProviderError, endpoint_for, stream_reply
+from gateway.providers import endpoint_for
+from gateway.router.route import AllModelsFailed, Attempt, Route
 from gateway.stages.admission import input_problem
 from gateway.stages.build_messages import build_request
+from gateway.stages.model_call import plan_route
 from gateway.stages.persist_input import save_input
 from gateway.stages.record import TurnOutcome, record
 from gateway.usage import Usage
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = "The model provider is unavailable right now. Your message is saved; try again soon."
+UNAVAILABLE = (
+    "Every model this assistant can use is unavailable right now. Your message is saved; "
+    "try again in a minute."
+)
+CUT_OFF = (
+    "The reply was cut off and no other model could finish it. What arrived is saved; "
+    "send your message again to retry."
+)
 MISCONFIGURED = "The assistant is misconfigured right now. Your message is saved; we are on it."
 INTERNAL = "Something went wrong while writing the reply. Your message is saved; try again."
 BUSY = "A reply is still being written in this conversation. Wait for it, or press Stop."
@@ -56,7 +64,6 @@ class ReplyProgress:
     parts: list[str] = field(default_factory=list)
     first_token_at: float | None = None
     saved_at: float = field(default_factory=time.monotonic)
-    usage: Usage | None = None
 
     @property
     def text(self) -> str:
@@ -75,6 +82,9 @@ class ReplyProgress:
 
     def elapsed_ms(self, until: float | None = None) -> int:
         return int(((until or time.monotonic()) - self.started) * 1000)
+
+    def ttft_ms(self) -> int | None:
+        return self.elapsed_ms(self.first_token_at) if self.first_token_at else None
 
 
 async def run_turn(turn: Turn) -> AsyncIterator[Event]:
@@ -97,42 +107,43 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     yield Accepted(saved.user_message_id, saved.reply_id, template.model.name, endpoint.simulated)
 
     progress = ReplyProgress(reply_id=saved.reply_id)
+    route: Route | None = None
     status, error_kind = Status.COMPLETE, ""
 
     def outcome() -> TurnOutcome:
-        has_usage = progress.usage is not None
+        served = route.served_by.model if route and route.served_by else template.model
+        cost, priced = route.cost() if route else (None, template.model.is_priced)
         return TurnOutcome(
             request_id=turn.request_id,
             user_id=turn.user_id,
             conversation_id=turn.conversation_id,
             template_id=template.id,
             reply_id=saved.reply_id,
-            model=template.model.name,
-            provider=endpoint.provider,
+            model_requested=template.model.name,
+            model=served.name,
+            provider=served.provider,
             simulated=endpoint.simulated,
             content=progress.text,
             status=status,
-            usage=progress.usage,
-            cost=cost_of(progress.usage, template.model) if has_usage else None,
-            priced=template.model.is_priced,
+            usage=route.usage if route else None,
+            cost=cost,
+            priced=priced,
             latency_ms=progress.elapsed_ms(),
-            ttft_ms=progress.elapsed_ms(progress.first_token_at)
-            if progress.first_token_at
-            else None,
+            ttft_ms=progress.ttft_ms(),
             error_kind=error_kind,
+            attempts=[a.as_json() for a in route.attempts] if route else [],
+            fallback_used=bool(route and route.fallback_used),
         )
 
     try:
         request = await build_request(
             template=template, conversation_id=turn.conversation_id, reply_id=saved.reply_id
         )
-        async for chunk in stream_reply(endpoint, request):
-            if chunk.text:
-                progress.add(chunk.text)
-                yield Delta(chunk.text)
-                await progress.checkpoint_if_due()
-            elif chunk.usage:
-                progress.usage = chunk.usage
+        route = await plan_route(template, request)
+        async for text in route.stream():
+            progress.add(text)
+            yield Delta(text)
+            await progress.checkpoint_if_due()
     except (asyncio.CancelledError, GeneratorExit):
         # Cancelled (Stop, disconnect of the process) or closed by the caller mid-reply.
         status = Status.CANCELLED if turn.stop_requested else Status.INTERRUPTED
@@ -140,17 +151,19 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         # Shielded: the partial reply must be saved even though this task is being cancelled.
         await asyncio.shield(record(outcome()))
         raise
-    except ProviderError as exc:
-        status, error_kind = Status.FAILED, exc.kind
-        log_provider_error(turn, exc)
+    except AllModelsFailed:
+        # Text already shown stays, marked interrupted; otherwise the turn failed outright.
+        status = Status.INTERRUPTED if progress.text else Status.FAILED
+        error_kind = failure_kind(route.attempts)
+        log_route_failure(turn, route)
     except Exception:
         status, error_kind = Status.FAILED, "internal"
         log.exception("turn %s failed", turn.request_id)
 
     final = outcome()
     await record(final)
-    if status == Status.FAILED:
-        yield Error(error_kind, user_message_for(error_kind))
+    if status in (Status.FAILED, Status.INTERRUPTED):
+        yield Error(error_kind, user_message_for(error_kind, partial=bool(progress.text)))
     else:
         yield Done(
             usage=final.usage or Usage(),
@@ -160,13 +173,25 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         )
 
 
-def user_message_for(kind: str) -> str:
+def failure_kind(attempts: list[Attempt]) -> str:
+    """Why every model failed: an operator problem if that is all they hit, else unavailable."""
+    kinds = {a.outcome for a in attempts} - {"ok", "breaker_open", "cancelled"}
+    if kinds and kinds <= _OPERATOR_KINDS:
+        return sorted(kinds)[0]
+    return "unavailable"
+
+
+def user_message_for(kind: str, *, partial: bool = False) -> str:
     if kind in _OPERATOR_KINDS:
         return MISCONFIGURED
-    return INTERNAL if kind == "internal" else UNAVAILABLE
+    if kind == "internal":
+        return INTERNAL
+    return CUT_OFF if partial else UNAVAILABLE
 
 
-def log_provider_error(turn: Turn, exc: ProviderError) -> None:
+def log_route_failure(turn: Turn, route: Route) -> None:
     # A bad key or model name is the operator's problem: loud in the logs, never a user's trace.
-    level = logging.ERROR if exc.kind in _OPERATOR_KINDS else logging.WARNING
-    log.log(level, "turn %s: provider error %s (status %s)", turn.request_id, exc.kind, exc.status)
+    kinds = {a.outcome for a in route.attempts}
+    level = logging.ERROR if kinds & _OPERATOR_KINDS else logging.WARNING
+    summary = ", ".join(f"{a.model}:{a.outcome}" for a in route.attempts)
+    log.log(level, "turn %s: every model failed (%s)", turn.request_id, summary)

@@ -21,6 +21,7 @@ from django.db import connection
 from config.celery import app as celery_app
 from gateway.models import LanguageModel
 from gateway.providers import endpoint_for
+from gateway.router.breaker import breaker_states
 
 CHECK_TIMEOUT = 3.0
 
@@ -121,8 +122,26 @@ async def _run(check: Callable[[], Awaitable[str | None]]) -> dict:
     return result
 
 
+async def open_breakers() -> dict[str, str]:
+    """Informational: an open breaker reroutes traffic, it does not make this process unready."""
+    client = aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return await asyncio.wait_for(breaker_states(client), CHECK_TIMEOUT)
+    except (aioredis.RedisError, TimeoutError):
+        return {}
+    finally:
+        await client.aclose()
+
+
 async def readiness() -> dict:
-    results = await asyncio.gather(*(_run(check) for check in CHECKS.values()))
+    results, breakers = await asyncio.gather(
+        asyncio.gather(*(_run(check) for check in CHECKS.values())), open_breakers()
+    )
     checks = dict(zip(CHECKS, results, strict=True))
     failed = [name for name, result in checks.items() if not result["ok"]]
-    return {"status": "fail" if failed else "ok", "failed": failed, "checks": checks}
+    return {
+        "status": "fail" if failed else "ok",
+        "failed": failed,
+        "checks": checks,
+        "breakers": breakers,
+    }

@@ -38,6 +38,9 @@ class RequestLog(models.Model):
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=20)
     error_kind = models.CharField(max_length=50, blank=True)
+    # Every model call of the turn: model, outcome, status, backoff wait, duration, usage, cost.
+    attempts = models.JSONField(default=list, blank=True)
+    fallback_used = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

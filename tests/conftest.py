@@ -5,6 +5,8 @@ from decimal import Decimal
 
 import httpx
 import pytest
+import redis
+from django.conf import settings
 from django.test import Client
 from django.test.utils import override_settings
 
@@ -21,6 +23,16 @@ def django_db_modify_db_settings():
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = (
         f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_breakers():
+    """Circuit breakers live in Redis, shared by every test: each test starts with all closed."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter("sb:breaker:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -44,16 +44,17 @@ def test_a_turn_yields_accepted_deltas_and_done(conversation, simulator):
 
 def test_an_unreachable_provider_fails_the_turn_but_keeps_the_users_message(conversation, settings):
     settings.SIMULATOR_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    settings.PROVIDER_MAX_RETRIES = 0
+    settings.ROUTER_MAX_RETRIES = 0
     events = _events(Turn(conversation.user_id, conversation.id, "Is anyone there?"))
 
     assert isinstance(events[-1], Error)
-    assert events[-1].kind == "connection" and events[-1].message == UNAVAILABLE
+    assert events[-1].kind == "unavailable" and events[-1].message == UNAVAILABLE
     assert conversation.messages.get(role="user").content == "Is anyone there?"
     reply = conversation.messages.get(role="assistant")
-    assert (reply.status, reply.error_kind) == (Status.FAILED, "connection")
+    assert (reply.status, reply.error_kind) == (Status.FAILED, "unavailable")
     log = RequestLog.objects.get(message=reply)
     assert log.status == "failed" and log.cost is None
+    assert [a["outcome"] for a in log.attempts] == ["connection"]
 
 
 @pytest.mark.parametrize(

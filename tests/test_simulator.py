@@ -1,6 +1,8 @@
 """The provider simulator, exercised end to end through the official OpenAI and Anthropic SDKs."""
 
 import asyncio
+import functools
+import json
 import socket
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import openai
 import pytest
 
@@ -19,6 +22,13 @@ from gateway.simulator.replies import count_tokens, default_reply, split_tokens
 REPO_ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "How do I bake sourdough bread at home?"
 USER = [{"role": "user", "content": QUESTION}]
+
+
+@functools.cache
+def _http() -> httpx.Client:
+    # One pooled client for the simulator's control API: each bare httpx.get() builds a
+    # client and loads the CA bundle (~30 ms), which adds up over dozens of tests.
+    return httpx.Client(timeout=10)
 
 
 def _free_port() -> int:
@@ -52,6 +62,8 @@ def sim_url() -> Iterator[str]:
         _wait_healthy(base_url, proc)
         yield base_url
     finally:
+        _http().close()
+        _http.cache_clear()
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0
@@ -59,28 +71,30 @@ def sim_url() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _clean_sim(sim_url: str) -> None:
-    httpx.delete(f"{sim_url}/_sim/script").raise_for_status()
-    httpx.delete(f"{sim_url}/_sim/requests").raise_for_status()
+    _http().delete(f"{sim_url}/_sim/script").raise_for_status()
+    _http().delete(f"{sim_url}/_sim/requests").raise_for_status()
 
 
 @pytest.fixture
-def oai(sim_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{sim_url}/v1", api_key="sk-test", max_retries=0)
+def oai(sim_url: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{sim_url}/v1", api_key="sk-test", max_retries=0) as client:
+        yield client
 
 
 @pytest.fixture
-def claude(sim_url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=sim_url, api_key="sk-ant-test", max_retries=0)
+def claude(sim_url: str) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=sim_url, api_key="sk-ant-test", max_retries=0) as client:
+        yield client
 
 
 def _script(sim_url: str, **entry: Any) -> None:
-    response = httpx.post(f"{sim_url}/_sim/script", json=entry)
+    response = _http().post(f"{sim_url}/_sim/script", json=entry)
     response.raise_for_status()
     assert response.json()["id"]
 
 
 def _requests(sim_url: str) -> list[dict[str, Any]]:
-    return httpx.get(f"{sim_url}/_sim/requests").json()["requests"]
+    return _http().get(f"{sim_url}/_sim/requests").json()["requests"]
 
 
 def _ask_openai(client: openai.OpenAI, text: str) -> str:
@@ -168,12 +182,12 @@ def test_openai_missing_key_is_authentication_error(sim_url: str) -> None:
     client = openai.OpenAI(
         base_url=f"{sim_url}/v1", api_key="unused", default_headers={"Authorization": ""}
     )
-    with pytest.raises(openai.AuthenticationError):
+    with client, pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="gpt-4o", messages=USER)
 
 
 def test_openai_bad_body_is_400_in_openai_format(sim_url: str) -> None:
-    response = httpx.post(
+    response = _http().post(
         f"{sim_url}/v1/chat/completions",
         content=b"{not json",
         headers={"Authorization": "Bearer sk-test"},
@@ -247,7 +261,7 @@ def test_anthropic_missing_key_is_authentication_error(sim_url: str) -> None:
     client = anthropic.Anthropic(
         base_url=sim_url, api_key="unused", default_headers={"Authorization": anthropic.omit}
     )
-    with pytest.raises(anthropic.AuthenticationError):
+    with client, pytest.raises(anthropic.AuthenticationError):
         client.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=USER)
 
 
@@ -302,7 +316,7 @@ def test_script_rejects_malformed_entries(sim_url: str) -> None:
         "not json",
     )
     for body in bad_bodies:
-        response = httpx.post(f"{sim_url}/_sim/script", content=body)
+        response = _http().post(f"{sim_url}/_sim/script", content=body)
         assert response.status_code == 400, body
 
 
@@ -382,3 +396,403 @@ def test_concurrent_async_streams(sim_url: str) -> None:
     assert openai_texts == [default_reply(0, "gpt-4o", f"q{i}") for i in range(20)]
     assert claude_texts == [default_reply(0, "claude-haiku-4-5", f"q{i}") for i in range(20)]
     assert len(_requests(sim_url)) == 40
+
+
+# --- fault injection ------------------------------------------------------------------------
+#
+# What each SDK raises, as observed here (openai 3.54, anthropic 2.12, both on httpx2):
+#
+# status N (the class goes by N; both SDKs alike unless noted)
+#   400 BadRequestError, 401 AuthenticationError, 403 PermissionDeniedError, 404 NotFoundError,
+#   429 RateLimitError; openai: every N >= 500 is InternalServerError; anthropic: 500
+#   InternalServerError, 503 ServiceUnavailableError, 529 OverloadedError (both subclasses of
+#   InternalServerError).
+# disconnect, streaming
+#   openai: APIConnectionError, __cause__ httpx2.RemoteProtocolError (incomplete chunked read)
+#   anthropic: httpx2.RemoteProtocolError itself: it does not wrap errors raised mid-stream
+# disconnect, non-streaming: APIConnectionError in both
+# stall past the read timeout, streaming
+#   openai: APITimeoutError, __cause__ httpx2.ReadTimeout; anthropic: httpx2.ReadTimeout itself
+# malformed, either mode: json.JSONDecodeError in both, unwrapped
+# error event, streaming
+#   openai: APIError itself (no status_code; .type "server_error" from the event)
+#   anthropic: APIStatusError itself with status_code 200, NOT OverloadedError (the class goes
+#   by the HTTP status, already 200); .type "overloaded_error" from the event
+# error event, non-streaming: openai InternalServerError (500), anthropic OverloadedError (529)
+#
+# With max_retries > 0 both SDKs retry 408/409/429/>=500 and connection errors, honouring
+# retry-after-ms, then Retry-After; errors raised while iterating a stream are never retried.
+
+FAULT_REPLY = "one two three four five six"  # six tokens
+
+
+def _journal_status(sim_url: str, timeout_s: float = 2.0) -> dict[str, Any]:
+    """The latest journal record, once it has stopped streaming."""
+    deadline = time.monotonic() + timeout_s
+    while (record := _requests(sim_url)[-1])["status"] == "streaming":
+        assert time.monotonic() < deadline, "request never finished"
+        time.sleep(0.02)
+    return record
+
+
+def _stream_openai(client: openai.OpenAI, received: list[str], **kwargs: Any) -> None:
+    """Stream a reply, collecting its content tokens as they arrive."""
+    stream = client.chat.completions.create(model="gpt-4o", messages=USER, stream=True, **kwargs)
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            received.append(chunk.choices[0].delta.content)
+
+
+def _stream_anthropic(client: anthropic.Anthropic, received: list[str], **kwargs: Any) -> None:
+    stream = client.messages.create(
+        model="claude-haiku-4-5", max_tokens=64, messages=USER, stream=True, **kwargs
+    )
+    for event in stream:
+        if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            received.append(event.delta.text)
+
+
+def test_429_with_retry_after_in_both_formats(
+    sim_url: str, oai: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    headers = {"X-Sim-Status": "429", "X-Sim-Retry-After": "2"}
+    with pytest.raises(openai.RateLimitError) as oai_err:
+        oai.chat.completions.create(model="gpt-4o", messages=USER, extra_headers=headers)
+    assert oai_err.value.response.headers["retry-after"] == "2"
+    assert "x-should-retry" not in oai_err.value.response.headers
+    assert oai_err.value.type == "requests" and oai_err.value.code == "rate_limit_exceeded"
+
+    _script(sim_url, status=429, retry_after=1.5)
+    received: list[str] = []
+    with pytest.raises(anthropic.RateLimitError) as claude_err:
+        _stream_anthropic(claude, received)
+    assert claude_err.value.response.headers["retry-after"] == "1.5"
+    assert claude_err.value.type == "rate_limit_error"
+    assert claude_err.value.body == {
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": claude_err.value.api_message},
+    }
+    assert received == []
+
+    records = _requests(sim_url)
+    assert [(r["status"], r["fault"], r["tokens_sent"]) for r in records] == [
+        ("failed", "status:429", 0),
+        ("failed", "status:429", 0),
+    ]
+
+
+def test_retry_after_ms_is_sent_and_honoured_by_sdk_retries(sim_url: str) -> None:
+    with openai.OpenAI(base_url=f"{sim_url}/v1", api_key="sk-test", max_retries=1) as client:
+        with pytest.raises(openai.RateLimitError) as err:
+            client.with_options(max_retries=0).chat.completions.create(
+                model="gpt-4o",
+                messages=USER,
+                extra_headers={"X-Sim-Status": "429", "X-Sim-Retry-After-Ms": "20"},
+            )
+        assert err.value.response.headers["retry-after-ms"] == "20"
+        assert "retry-after" not in err.value.response.headers
+
+        # The SDK retries by itself, waiting as told: its own first backoff is 0.375-0.5 s,
+        # so taking >= 0.7 s shows it honoured retry-after-ms (a lower bound: never flaky).
+        _script(sim_url, status=429, retry_after_ms=700)
+        _script(sim_url, reply="Made it.")
+        started = time.monotonic()
+        completion = client.chat.completions.create(model="gpt-4o", messages=USER, timeout=5)
+        assert time.monotonic() - started >= 0.7
+        assert completion.choices[0].message.content == "Made it."
+        statuses = [r["status"] for r in _requests(sim_url)]
+        assert statuses == ["failed", "failed", "completed"]
+
+
+@pytest.mark.parametrize(
+    ("status", "openai_error", "openai_type", "anthropic_error", "anthropic_type"),
+    [
+        (400, openai.BadRequestError, "invalid_request_error", anthropic.BadRequestError,
+         "invalid_request_error"),
+        (401, openai.AuthenticationError, "invalid_request_error", anthropic.AuthenticationError,
+         "authentication_error"),
+        (403, openai.PermissionDeniedError, "invalid_request_error",
+         anthropic.PermissionDeniedError, "permission_error"),
+        (404, openai.NotFoundError, "invalid_request_error", anthropic.NotFoundError,
+         "not_found_error"),
+        (500, openai.InternalServerError, "server_error", anthropic.InternalServerError,
+         "api_error"),
+        (503, openai.InternalServerError, "server_error", anthropic.ServiceUnavailableError,
+         "api_error"),
+        (529, openai.InternalServerError, "server_error", anthropic.OverloadedError,
+         "overloaded_error"),
+    ],
+)  # fmt: skip
+def test_status_faults_raise_the_sdk_error_for_the_status(
+    oai: openai.OpenAI,
+    claude: anthropic.Anthropic,
+    status: int,
+    openai_error: type[openai.APIStatusError],
+    openai_type: str,
+    anthropic_error: type[anthropic.APIStatusError],
+    anthropic_type: str,
+) -> None:
+    headers = {"X-Sim-Status": str(status)}
+    with pytest.raises(openai.APIStatusError) as oai_err:
+        oai.chat.completions.create(model="gpt-4o", messages=USER, extra_headers=headers)
+    # Exact classes: the router maps them to error kinds.
+    assert type(oai_err.value) is openai_error
+    assert oai_err.value.status_code == status and oai_err.value.type == openai_type
+    assert set(oai_err.value.response.json()["error"]) == {"message", "type", "param", "code"}
+
+    with pytest.raises(anthropic.APIStatusError) as claude_err:
+        claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=16, messages=USER, extra_headers=headers
+        )
+    assert type(claude_err.value) is anthropic_error
+    assert claude_err.value.status_code == status and claude_err.value.type == anthropic_type
+
+
+def test_scripted_sequence_500_500_then_success(sim_url: str, claude: anthropic.Anthropic) -> None:
+    _script(sim_url, status=500)  # times defaults to 1
+    _script(sim_url, status=500)
+    _script(sim_url, reply="Third time lucky.")
+
+    def ask() -> str:
+        message = claude.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=USER)
+        return message.content[0].text
+
+    for _ in range(2):
+        with pytest.raises(anthropic.InternalServerError):
+            ask()
+    assert ask() == "Third time lucky."
+    assert ask() == default_reply(0, "claude-haiku-4-5", QUESTION)  # the script is used up
+    records = _requests(sim_url)
+    assert [(r["status"], r["fault"]) for r in records] == [
+        ("failed", "status:500"),
+        ("failed", "status:500"),
+        ("completed", None),
+        ("completed", None),
+    ]
+
+
+def test_script_model_filter_and_journal_filter(sim_url: str, oai: openai.OpenAI) -> None:
+    _script(sim_url, model="gpt-4o", status=503, times=0)  # model A fails, forever
+    with pytest.raises(openai.InternalServerError):
+        oai.chat.completions.create(model="gpt-4o", messages=USER)
+    completion = oai.chat.completions.create(model="gpt-4o-mini", messages=USER)
+    assert completion.choices[0].message.content == default_reply(0, "gpt-4o-mini", QUESTION)
+    with pytest.raises(openai.InternalServerError):
+        oai.chat.completions.create(model="gpt-4o", messages=USER)
+
+    # A header fault replaces the scripted one rather than stacking on it.
+    with pytest.raises(openai.RateLimitError):
+        oai.chat.completions.create(
+            model="gpt-4o", messages=USER, extra_headers={"X-Sim-Status": "429"}
+        )
+
+    failed = _http().get(f"{sim_url}/_sim/requests", params={"model": "gpt-4o"}).json()
+    assert [r["fault"] for r in failed["requests"]] == ["status:503", "status:503", "status:429"]
+    [ok] = (
+        _http().get(f"{sim_url}/_sim/requests", params={"model": "gpt-4o-mini"}).json()["requests"]
+    )
+    assert ok["status"] == "completed" and ok["fault"] is None
+
+
+def test_stall_delays_the_tokens_after_n(sim_url: str, oai: openai.OpenAI) -> None:
+    _script(sim_url, reply=FAULT_REPLY, stall_after=2, stall_ms=300)
+    arrivals: list[float] = []
+    started = time.monotonic()
+    stream = oai.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic())
+    assert len(arrivals) == 6
+    # Lower bound only, and from the start: a client that lags on token 2 shrinks the gap
+    # between tokens 2 and 3. Where the stall sits is pinned by the stall-forever test.
+    assert arrivals[2] - started >= 0.3
+    record = _journal_status(sim_url)
+    assert record["status"] == "completed" and record["fault"] == "stall"
+    assert record["tokens_sent"] == 6
+
+
+def test_stall_forever_trips_the_sdk_read_timeout(sim_url: str) -> None:
+    headers = {"X-Sim-Reply": FAULT_REPLY, "X-Sim-Stall-After": "2"}  # no stall_ms: forever
+
+    oai = openai.OpenAI(base_url=f"{sim_url}/v1", api_key="sk", max_retries=0, timeout=0.3)
+    received: list[str] = []
+    with oai, pytest.raises(openai.APITimeoutError) as oai_err:
+        _stream_openai(oai, received, extra_headers=headers)
+    assert isinstance(oai_err.value.__cause__, httpx2.ReadTimeout)
+    assert received == ["one ", "two "]
+    record = _journal_status(sim_url)  # the SDK hangs up once it times out
+    assert record["status"] == "client_disconnected" and record["fault"] == "stall"
+
+    claude = anthropic.Anthropic(base_url=sim_url, api_key="sk", max_retries=0, timeout=0.3)
+    received = []
+    # anthropic does not wrap transport errors raised while iterating a stream.
+    with claude, pytest.raises(httpx2.ReadTimeout):
+        _stream_anthropic(claude, received, extra_headers=headers)
+    assert received == ["one ", "two "]
+    assert _journal_status(sim_url)["status"] == "client_disconnected"
+
+
+def test_disconnect_after_n_tokens(
+    sim_url: str, oai: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    headers = {"X-Sim-Reply": FAULT_REPLY, "X-Sim-Disconnect-After": "3"}
+    received: list[str] = []
+    with pytest.raises(openai.APIConnectionError) as oai_err:
+        _stream_openai(oai, received, extra_headers=headers)
+    assert type(oai_err.value) is openai.APIConnectionError
+    assert isinstance(
+        oai_err.value.__cause__, httpx2.RemoteProtocolError
+    )  # incomplete chunked read
+    assert received == ["one ", "two ", "three "]
+    record = _journal_status(sim_url)
+    assert record["status"] == "disconnected_by_server" and record["fault"] == "disconnect"
+    assert record["tokens_sent"] == 3
+
+    received = []
+    with pytest.raises(httpx2.RemoteProtocolError):  # unwrapped, unlike openai
+        _stream_anthropic(claude, received, extra_headers=headers)
+    assert received == ["one ", "two ", "three "]
+
+    # Non-streaming: the connection closes with no response at all.
+    with pytest.raises(openai.APIConnectionError):
+        oai.chat.completions.create(model="gpt-4o", messages=USER, extra_headers=headers)
+    with pytest.raises(anthropic.APIConnectionError):
+        claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=16, messages=USER, extra_headers=headers
+        )
+    records = _requests(sim_url)
+    assert {r["status"] for r in records} == {"disconnected_by_server"}
+
+
+def test_malformed_after_n_tokens(
+    sim_url: str, oai: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    _script(sim_url, reply=FAULT_REPLY, malformed_after=3, times=3)
+    received: list[str] = []
+    with pytest.raises(json.JSONDecodeError):  # neither SDK wraps it
+        _stream_openai(oai, received)
+    assert received == ["one ", "two ", "three "]
+    record = _journal_status(sim_url)
+    assert record["status"] == "completed" and record["fault"] == "malformed"
+
+    received = []
+    with pytest.raises(json.JSONDecodeError):
+        _stream_anthropic(claude, received)
+    assert received == ["one ", "two ", "three "]
+
+    with pytest.raises(json.JSONDecodeError):  # a truncated non-streaming body
+        oai.chat.completions.create(model="gpt-4o", messages=USER)
+
+
+def test_error_event_mid_stream(
+    sim_url: str, oai: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    headers = {"X-Sim-Reply": FAULT_REPLY, "X-Sim-Error-Event-After": "3"}
+    received: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as claude_err:
+        _stream_anthropic(claude, received, extra_headers=headers)
+    # The HTTP status was 200 by then, so the SDK picks its class by that: not OverloadedError.
+    assert type(claude_err.value) is anthropic.APIStatusError
+    assert claude_err.value.status_code == 200
+    assert claude_err.value.type == "overloaded_error"
+    assert received == ["one ", "two ", "three "]
+    record = _journal_status(sim_url)
+    assert record["status"] == "failed" and record["fault"] == "error_event"
+    assert record["tokens_sent"] == 3
+
+    received = []
+    with pytest.raises(openai.APIError) as oai_err:
+        _stream_openai(oai, received, extra_headers=headers)
+    assert type(oai_err.value) is openai.APIError  # no status code at all
+    assert oai_err.value.type == "server_error"
+    assert received == ["one ", "two ", "three "]
+
+    # Non-streaming requests get the equivalent HTTP error instead.
+    with pytest.raises(anthropic.OverloadedError):
+        claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=16, messages=USER, extra_headers=headers
+        )
+    with pytest.raises(openai.InternalServerError):
+        oai.chat.completions.create(model="gpt-4o", messages=USER, extra_headers=headers)
+
+
+def test_refusal_in_both_formats(
+    sim_url: str, oai: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    refusal = "I can't help with that."
+    _script(sim_url, reply=refusal, refusal=True, times=4)
+
+    chunks = list(
+        oai.chat.completions.create(
+            model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert "".join(d.refusal or "" for d in deltas) == refusal
+    assert all(not d.content for d in deltas)
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == len(split_tokens(refusal))
+
+    completion = oai.chat.completions.create(model="gpt-4o", messages=USER)
+    assert completion.choices[0].message.refusal == refusal
+    assert completion.choices[0].message.content is None
+    assert completion.choices[0].finish_reason == "stop"
+
+    with claude.messages.stream(model="claude-haiku-4-5", max_tokens=64, messages=USER) as s:
+        assert "".join(s.text_stream) == refusal
+        final = s.get_final_message()
+    assert final.stop_reason == "refusal"
+    assert final.usage.output_tokens == len(split_tokens(refusal))
+    message = claude.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=USER)
+    assert message.stop_reason == "refusal" and message.content[0].text == refusal
+
+    records = _requests(sim_url)
+    assert {(r["status"], r["fault"]) for r in records} == {("completed", "refusal")}
+
+
+def test_fault_knobs_are_validated(
+    sim_url: str, oai: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    bad_entries = {
+        '{"status": 200}': "status must be an HTTP error status",
+        '{"status": 600}': "status must be an HTTP error status",
+        '{"status": "429"}': "status has the wrong type",
+        '{"retry_after": 1}': "retry_after needs status",
+        '{"retry_after_ms": 10}': "retry_after_ms needs status",
+        '{"stall_ms": 100}': "stall_ms needs stall_after",
+        '{"status": 500, "disconnect_after": 2}': "pick one of disconnect_after, status",
+        '{"status": 500, "stall_after": 2}': "cannot be combined",
+        '{"disconnect_after": -1}': "must be a finite number >= 0",
+        '{"refusal": "yes"}': "refusal has the wrong type",
+        '{"disconect_after": 3}': "unknown script keys",
+        '{"model": 4}': "model has the wrong type",
+    }
+    for body, message in bad_entries.items():
+        response = _http().post(f"{sim_url}/_sim/script", content=body)
+        assert response.status_code == 400, body
+        assert message in response.json()["error"], body
+
+    _script(sim_url, reply="Still scripted.")
+    bad_headers = {
+        "X-Sim-Status": ("teapot", "X-Sim-Status must be a number"),
+        "X-Sim-Refusal": ("maybe", "X-Sim-Refusal must be true or false"),
+        "X-Sim-Retry-After": ("5", "X-Sim-Retry-After needs X-Sim-Status"),
+    }
+    for header, (value, message) in bad_headers.items():
+        with pytest.raises(openai.BadRequestError) as oai_err:
+            oai.chat.completions.create(
+                model="gpt-4o", messages=USER, extra_headers={header: value}
+            )
+        assert message in oai_err.value.message
+        with pytest.raises(anthropic.BadRequestError) as claude_err:
+            claude.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=16,
+                messages=USER,
+                extra_headers={header: value},
+            )
+        assert claude_err.value.api_message is not None and message in claude_err.value.api_message
+    # Rejected requests are not journalled and do not use up the script.
+    assert _requests(sim_url) == []
+    assert _ask_openai(oai, QUESTION) == "Still scripted."

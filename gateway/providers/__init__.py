@@ -2,6 +2,14 @@
 
 from gateway.providers.base import ChatRequest, ProviderError, ReplyChunk
 from gateway.providers.endpoints import Endpoint, endpoint_for
-from gateway.providers.streaming import stream_reply
+from gateway.providers.streaming import http_timeout, stream_reply
 
-__all__ = ["ChatRequest", "Endpoint", "ProviderError", "ReplyChunk", "endpoint_for", "stream_reply"]
+__all__ = [
+    "ChatRequest",
+    "Endpoint",
+    "ProviderError",
+    "ReplyChunk",
+    "endpoint_for",
+    "http_timeout",
+    "stream_reply",
+]

@@ -26,10 +26,18 @@ class ReplyChunk:
 
 
 class ProviderError(Exception):
-    """A provider call failed. `kind` is stable for logs and metrics; `status` is the HTTP one."""
+    """A provider call failed. `kind` is stable for logs and metrics; `status` is the HTTP one;
+    `retry_after` is the wait in seconds the provider asked for, if it did."""
 
-    def __init__(self, kind: str, detail: str, status: int | None = None):
+    def __init__(
+        self,
+        kind: str,
+        detail: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
         self.status = status
+        self.retry_after = retry_after

@@ -7,13 +7,13 @@ closes the HTTP response, so a stopped turn stops the upstream generation too.
 from __future__ import annotations
 
 import asyncio
+import json
 import weakref
 from collections.abc import AsyncIterator
 
 import anthropic
 import httpx2
 import openai
-from django.conf import settings
 
 from gateway.models import Provider
 from gateway.providers.base import ChatRequest, ProviderError, ReplyChunk
@@ -26,11 +26,9 @@ _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _KIND_BY_STATUS = {401: "auth", 403: "auth", 404: "not_found", 408: "timeout", 429: "rate_limited"}
 
 
-def _timeout() -> httpx2.Timeout:
+def http_timeout(connect: float, total: float) -> httpx2.Timeout:
     # Both SDKs are built on httpx2 (not httpx) and reject httpx's objects.
-    return httpx2.Timeout(
-        settings.PROVIDER_TIMEOUT_SECONDS, connect=settings.PROVIDER_CONNECT_TIMEOUT_SECONDS
-    )
+    return httpx2.Timeout(total, connect=connect)
 
 
 def _client(endpoint: Endpoint) -> openai.AsyncOpenAI | anthropic.AsyncAnthropic:
@@ -42,14 +40,22 @@ def _client(endpoint: Endpoint) -> openai.AsyncOpenAI | anthropic.AsyncAnthropic
         per_loop[endpoint] = sdk(
             api_key=endpoint.api_key,
             base_url=endpoint.base_url,
-            timeout=_timeout(),
-            max_retries=settings.PROVIDER_MAX_RETRIES,
+            timeout=http_timeout(connect=5.0, total=60.0),
+            max_retries=0,  # the router retries, with backoff and a breaker; never both
         )
     return per_loop[endpoint]
 
 
 def provider_error(exc: Exception) -> ProviderError:
-    """Map either SDK's exception to a ProviderError with a stable kind."""
+    """Map either SDK's exception to a ProviderError with a stable kind.
+
+    What the SDKs raise is uneven (checked against the simulator's faults): transport errors and
+    malformed JSON in the middle of a stream come unwrapped, and an error event inside a stream
+    arrives as a plain APIError (OpenAI) or an APIStatusError with the stream's status, 200
+    (Anthropic) — so a broken stream is recognised by what happened, not by exception class.
+    """
+    if isinstance(exc, json.JSONDecodeError):
+        return ProviderError("stream_broken", f"malformed JSON from the provider: {exc}")
     if isinstance(exc, openai.APITimeoutError | anthropic.APITimeoutError):
         return ProviderError("timeout", str(exc))
     if isinstance(exc, openai.APIConnectionError | anthropic.APIConnectionError):
@@ -58,33 +64,59 @@ def provider_error(exc: Exception) -> ProviderError:
         return ProviderError("timeout", str(exc))
     if isinstance(exc, httpx2.HTTPError):
         return ProviderError("connection", f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, openai.APIStatusError | anthropic.APIStatusError) and exc.status_code < 400:
+        return ProviderError("stream_broken", f"error event mid-stream: {exc.message}")
     if isinstance(exc, openai.APIStatusError | anthropic.APIStatusError):
         status = exc.status_code
         kind = _KIND_BY_STATUS.get(status) or ("server_error" if status >= 500 else "bad_request")
-        return ProviderError(kind, exc.message, status=status)
+        return ProviderError(
+            kind, exc.message, status=status, retry_after=retry_after(exc.response)
+        )
+    if isinstance(exc, openai.APIError | anthropic.APIError):
+        return ProviderError("stream_broken", f"error event mid-stream: {exc}")
     return ProviderError("provider_error", f"{type(exc).__name__}: {exc}")
 
 
-async def stream_reply(endpoint: Endpoint, request: ChatRequest) -> AsyncIterator[ReplyChunk]:
+def retry_after(response) -> float | None:
+    """The provider's requested wait: `retry-after-ms` (OpenAI) or `Retry-After` in seconds."""
+    headers = response.headers if response is not None else {}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            return float(headers[name]) / scale
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+async def stream_reply(
+    endpoint: Endpoint, request: ChatRequest, limits: httpx2.Timeout | None = None
+) -> AsyncIterator[ReplyChunk]:
     """Yield text chunks, then one chunk carrying usage (None if the provider reported none)."""
     client = _client(endpoint)
+    options = {"timeout": limits} if limits is not None else {}
     try:
         if endpoint.provider == Provider.OPENAI:
             compatible = endpoint.base_url is not None and not endpoint.simulated
-            async for chunk in _openai_stream(client, request, compatible):
+            async for chunk in _openai_stream(client, request, compatible, options):
                 yield chunk
         else:
-            async for chunk in _anthropic_stream(client, request):
+            async for chunk in _anthropic_stream(client, request, options):
                 yield chunk
     # Transport errors in the middle of a stream can surface unwrapped by the SDK.
-    except (openai.OpenAIError, anthropic.AnthropicError, httpx2.HTTPError) as exc:
+    except (
+        openai.OpenAIError,
+        anthropic.AnthropicError,
+        httpx2.HTTPError,
+        json.JSONDecodeError,
+    ) as exc:
         raise provider_error(exc) from exc
 
 
 async def _openai_stream(
-    client: openai.AsyncOpenAI, request: ChatRequest, compatible: bool
+    client: openai.AsyncOpenAI, request: ChatRequest, compatible: bool, options: dict
 ) -> AsyncIterator[ReplyChunk]:
     params: dict = {
+        **options,
         "model": request.model,
         "messages": [{"role": "system", "content": request.system}, *request.messages],
         "stream": True,
@@ -117,9 +149,10 @@ def _openai_usage(usage) -> Usage:
 
 
 async def _anthropic_stream(
-    client: anthropic.AsyncAnthropic, request: ChatRequest
+    client: anthropic.AsyncAnthropic, request: ChatRequest, options: dict
 ) -> AsyncIterator[ReplyChunk]:
     params: dict = {
+        **options,
         "model": request.model,
         "messages": request.messages,
         "max_tokens": request.max_output_tokens,

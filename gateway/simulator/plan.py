@@ -2,8 +2,14 @@
 
 A :class:`ReplyPlan` is resolved per request by layering, later wins:
 server defaults ← the first matching script entry ← ``X-Sim-*`` request headers.
-To add a knob (status code, stall, disconnect, ...): add a field to
-:class:`Overrides` and :class:`ReplyPlan`, and a line in the script/header parsers.
+Each knob has one name, its script JSON key; its header is derived from it
+(``retry_after_ms`` → ``X-Sim-Retry-After-Ms``). To add a knob: add it to
+``_KNOBS``, to :class:`Overrides` and :class:`ReplyPlan`, and build it in ``_layer``.
+
+Faults come in three independent parts, each replaced whole by a higher layer:
+``fault`` ends the request abnormally (an HTTP error status, or a stream cut short
+by a disconnect, a malformed line or an error event), ``stall`` pauses the stream,
+and ``refusal`` turns the reply into a refusal.
 """
 
 import dataclasses
@@ -11,13 +17,16 @@ import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from gateway.simulator.replies import default_reply, split_tokens
 
 T = TypeVar("T")
 
 _USAGE_KEYS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+
+# A stall without stall_ms lasts until the client gives up, but not past this.
+FOREVER_STALL_MS = 600_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,49 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class StatusFault:
+    """Answer with an HTTP error in the API's own format instead of a reply."""
+
+    status: int
+    retry_after: float | None = None  # seconds, sent as Retry-After
+    retry_after_ms: float | None = None  # sent as retry-after-ms
+
+    @property
+    def name(self) -> str:
+        return f"status:{self.status}"
+
+
+EndKind = Literal["disconnect", "malformed", "error_event"]
+
+
+@dataclass(frozen=True)
+class StreamFault:
+    """End the reply abnormally once ``after`` content tokens have been sent."""
+
+    kind: EndKind
+    after: int
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+
+Fault = StatusFault | StreamFault
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Stop sending for a while once ``after`` content tokens have been sent."""
+
+    after: int
+    ms: int | None = None  # None: until the client goes away (FOREVER_STALL_MS at most)
+
+    @property
+    def seconds(self) -> float:
+        return (FOREVER_STALL_MS if self.ms is None else self.ms) / 1000
+
+
+@dataclass(frozen=True)
 class Overrides:
     """One layer of optional settings; ``None`` means "keep what's below"."""
 
@@ -50,6 +102,9 @@ class Overrides:
     ttft_ms: int | None = None
     tokens_per_s: float | None = None
     usage: Mapping[str, int] = field(default_factory=dict)
+    fault: Fault | None = None
+    stall: Stall | None = None
+    refusal: bool | None = None
 
     def over(self, below: "Overrides") -> "Overrides":
         """This layer stacked on top of ``below``."""
@@ -63,42 +118,71 @@ class Overrides:
 
 @dataclass(frozen=True)
 class ReplyPlan:
-    """Everything the response writers need: fully resolved, no optionals."""
+    """Everything the response writers need: fully resolved, no optional knobs.
+
+    ``fault.after`` and ``stall.after`` are capped at ``len(tokens)``: a fault set past
+    the end of the reply fires after its last token, before the closing events.
+    """
 
     reply: str
     tokens: list[str]
     ttft_ms: int
     tokens_per_s: float
     usage: Usage
+    fault: Fault | None = None
+    stall: Stall | None = None
+    refusal: bool = False
 
     @property
     def ttft_s(self) -> float:
         return self.ttft_ms / 1000
 
+    @property
+    def fault_name(self) -> str | None:
+        """The journal's short name for what goes wrong (or differs) with this reply."""
+        if self.fault is not None:
+            return self.fault.name
+        if self.stall is not None:
+            return "stall"
+        return "refusal" if self.refusal else None
+
     def token_delay_s(self) -> float:
         """Gap between consecutive tokens; 0 when pacing is disabled."""
         return 1 / self.tokens_per_s if self.tokens_per_s > 0 else 0.0
 
-    def duration_s(self) -> float:
-        """How long generating the whole reply takes (used by non-streaming replies)."""
-        return self.ttft_s + self.token_delay_s() * max(len(self.tokens) - 1, 0)
+    def duration_s(self, tokens: int | None = None) -> float:
+        """How long generating the first ``tokens`` (default: all) tokens takes, stall included.
+
+        Non-streaming replies wait this long before answering.
+        """
+        count = len(self.tokens) if tokens is None else tokens
+        # A stall fires once `after` tokens are out, even if the reply ends right there.
+        stall = self.stall.seconds if self.stall and self.stall.after <= count else 0.0
+        return self.ttft_s + self.token_delay_s() * max(count - 1, 0) + stall
 
 
 @dataclass
 class ScriptEntry:
-    """A scripted response, used by requests whose last user message contains ``match``."""
+    """A scripted response, for requests whose last user message contains ``match``
+    and whose model is exactly ``model`` (either filter may be None: anything goes)."""
 
     id: str
     match: str | None
     overrides: Overrides
     times: int  # uses left; 0 means forever
+    model: str | None = None
 
-    def matches(self, user_text: str) -> bool:
-        return self.match is None or self.match in user_text
+    def matches(self, user_text: str, model: str) -> bool:
+        return (self.match is None or self.match in user_text) and (
+            self.model is None or self.model == model
+        )
 
 
 class ScriptStore:
-    """Ordered script entries; the first match wins and uses up one of its ``times``."""
+    """Ordered script entries; the first match wins and uses up one of its ``times``.
+
+    A sequence of responses (429, 429, then a reply) is several ``times: 1`` entries.
+    """
 
     def __init__(self) -> None:
         self._entries: list[ScriptEntry] = []
@@ -115,8 +199,8 @@ class ScriptStore:
         self._entries.clear()
         return cleared
 
-    def take(self, user_text: str) -> ScriptEntry | None:
-        entry = next((e for e in self._entries if e.matches(user_text)), None)
+    def take(self, user_text: str, model: str) -> ScriptEntry | None:
+        entry = next((e for e in self._entries if e.matches(user_text, model)), None)
         if entry is not None and entry.times > 0:
             entry.times -= 1
             if entry.times == 0:
@@ -139,7 +223,7 @@ def resolve_plan(
     use up a script entry.
     """
     header_layer = overrides_from_headers(headers)
-    entry = script.take(user_text)
+    entry = script.take(user_text, model)
     merged = header_layer.over(entry.overrides) if entry else header_layer
     reply = _pick(merged.reply, lambda: default_reply(defaults.seed, model, user_text))
     tokens = split_tokens(reply)
@@ -149,12 +233,20 @@ def resolve_plan(
         cache_write_tokens=merged.usage.get("cache_write_tokens", 0),
         output_tokens=merged.usage.get("output_tokens", len(tokens)),
     )
+    fault, stall = merged.fault, merged.stall
+    if isinstance(fault, StreamFault):
+        fault = dataclasses.replace(fault, after=min(fault.after, len(tokens)))
+    if stall is not None:
+        stall = dataclasses.replace(stall, after=min(stall.after, len(tokens)))
     return ReplyPlan(
         reply=reply,
         tokens=tokens,
         ttft_ms=_pick(merged.ttft_ms, lambda: defaults.ttft_ms),
         tokens_per_s=_pick(merged.tokens_per_s, lambda: defaults.tokens_per_s),
         usage=usage,
+        fault=fault,
+        stall=stall,
+        refusal=bool(merged.refusal),
     )
 
 
@@ -163,32 +255,104 @@ def _pick(value: T | None, fallback: Callable[[], T]) -> T:
     return value if value is not None else fallback()
 
 
+# Every per-request knob by its script JSON key, with the type of its value.
+_KNOBS: dict[str, type] = {
+    "reply": str,
+    "ttft_ms": int,
+    "tokens_per_s": float,
+    "status": int,
+    "retry_after": float,
+    "retry_after_ms": float,
+    "stall_after": int,
+    "stall_ms": int,
+    "disconnect_after": int,
+    "malformed_after": int,
+    "error_event_after": int,
+    "refusal": bool,
+}
+_STREAM_FAULTS: dict[str, EndKind] = {
+    "disconnect_after": "disconnect",
+    "malformed_after": "malformed",
+    "error_event_after": "error_event",
+}
+_ENTRY_KEYS = {*_KNOBS, "match", "model", "times", "usage"}
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def header_name(key: str) -> str:
+    """The ``X-Sim-*`` header for a script key: ``retry_after_ms`` → ``X-Sim-Retry-After-Ms``."""
+    return "X-Sim-" + "-".join(word.capitalize() for word in key.split("_"))
+
+
 def overrides_from_headers(headers: Mapping[str, str]) -> Overrides:
     """The ``X-Sim-*`` layer. The reply header is used verbatim."""
-    return Overrides(
-        reply=headers.get("X-Sim-Reply"),
-        ttft_ms=_header_number(headers, "X-Sim-Ttft-Ms", int),
-        tokens_per_s=_header_number(headers, "X-Sim-Tokens-Per-S", float),
-    )
+    values = {key: _header_value(headers, header_name(key), kind) for key, kind in _KNOBS.items()}
+    return _layer(values, header_name)
 
 
 def _entry_from_json(entry_id: str, body: Any) -> ScriptEntry:
     if not isinstance(body, Mapping):
         raise ValueError("script entry must be a JSON object")
-    tokens_per_s = _field(body, "tokens_per_s", (int, float))
-    overrides = Overrides(
-        reply=_field(body, "reply", str),
-        ttft_ms=_field(body, "ttft_ms", int),
-        tokens_per_s=float(tokens_per_s) if tokens_per_s is not None else None,
-        usage=_usage_from_json(body.get("usage")),
-    )
+    # A misspelt fault knob would otherwise be a silent success.
+    unknown = set(body) - _ENTRY_KEYS
+    if unknown:
+        raise ValueError(f"unknown script keys: {sorted(unknown)}")
+    values = {key: _field(body, key, kind) for key, kind in _KNOBS.items()}
     times = _field(body, "times", int)
     return ScriptEntry(
         id=entry_id,
         match=_field(body, "match", str),
-        overrides=overrides,
+        model=_field(body, "model", str),
+        overrides=_layer(values, str, usage=_usage_from_json(body.get("usage"))),
         times=1 if times is None else times,
     )
+
+
+def _layer(
+    values: Mapping[str, Any],
+    name: Callable[[str], str],
+    usage: Mapping[str, int] | None = None,
+) -> Overrides:
+    """One layer from its knob values (None = not given), checking the fault knobs fit.
+
+    ``name`` spells a key as the caller wrote it (JSON key or header), for error messages.
+    """
+    given = {key for key, value in values.items() if value is not None}
+    endings = sorted(given & {"status", *_STREAM_FAULTS})
+    if len(endings) > 1:
+        raise ValueError(f"pick one of {', '.join(map(name, endings))}: a reply ends only once")
+    for knob, needs in (
+        ("retry_after", "status"),
+        ("retry_after_ms", "status"),
+        ("stall_ms", "stall_after"),
+    ):
+        if knob in given and needs not in given:
+            raise ValueError(f"{name(knob)} needs {name(needs)}")
+    if {"status", "stall_after"} <= given:
+        # A status answer is sent at once: there is no stream to stall.
+        raise ValueError(f"{name('stall_after')} cannot be combined with {name('status')}")
+    stall = Stall(values["stall_after"], values["stall_ms"]) if "stall_after" in given else None
+    return Overrides(
+        reply=values["reply"],
+        ttft_ms=values["ttft_ms"],
+        tokens_per_s=values["tokens_per_s"],
+        usage=usage or {},
+        fault=_fault(values, name),
+        stall=stall,
+        refusal=values["refusal"],
+    )
+
+
+def _fault(values: Mapping[str, Any], name: Callable[[str], str]) -> Fault | None:
+    status = values["status"]
+    if status is not None:
+        if not 400 <= status <= 599:
+            raise ValueError(f"{name('status')} must be an HTTP error status, 400 to 599")
+        return StatusFault(status, values["retry_after"], values["retry_after_ms"])
+    for key, kind in _STREAM_FAULTS.items():
+        if values[key] is not None:
+            return StreamFault(kind, values[key])
+    return None
 
 
 def _usage_from_json(raw: Any) -> dict[str, int]:
@@ -204,21 +368,32 @@ def _usage_from_json(raw: Any) -> dict[str, int]:
     return {key: value for key, value in counts.items() if value is not None}
 
 
-def _field(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    """``body[key]`` type-checked, or None when absent/null; numbers must be >= 0."""
+def _field(body: Mapping[str, Any], key: str, kind: type) -> Any:
+    """``body[key]`` type-checked, or None when absent/null; numbers must be >= 0.
+
+    ``float`` accepts JSON integers too (and converts them).
+    """
     value = body.get(key)
     if value is None:
         return None
+    accepted: type | tuple[type, ...] = (int, float) if kind is float else kind
     # bool is an int subclass, but a JSON true is never a valid count.
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, accepted) or (isinstance(value, bool) and kind is not bool):
         raise ValueError(f"{key} has the wrong type")
-    return _checked_number(key, value) if isinstance(value, int | float) else value
+    if kind is bool or not isinstance(value, int | float):
+        return value
+    return _checked_number(key, float(value) if kind is float else value)
 
 
-def _header_number(headers: Mapping[str, str], name: str, kind: type[int] | type[float]) -> Any:
+def _header_value(headers: Mapping[str, str], name: str, kind: type) -> Any:
     raw = headers.get(name)
-    if raw is None:
-        return None
+    if raw is None or kind is str:
+        return raw
+    if kind is bool:
+        flag = _FLAGS.get(raw.strip().lower())
+        if flag is None:
+            raise ValueError(f"{name} must be true or false")
+        return flag
     try:
         value = kind(raw)
     except ValueError:

@@ -1,92 +1,34 @@
-"""aiohttp app: routes, request journal and the shared reply/stream driver.
+"""aiohttp app: routes and the shared reply/stream driver.
 
 Handlers only validate and parse; what to say comes from ``plan``, how to say it
-from ``wire_openai`` / ``wire_anthropic``, and ``_respond`` paces it out.
+from ``wire_openai`` / ``wire_anthropic``, and ``_respond`` paces it out, handing
+injected failures to ``faults``. What happened is kept in the ``journal``.
 """
 
 import asyncio
-import time
 import uuid
-from collections import deque
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from aiohttp import web
 
-from gateway.simulator import wire_anthropic, wire_openai
-from gateway.simulator.plan import ReplyPlan, ScriptStore, SimulatorDefaults, resolve_plan
+from gateway.simulator import faults, wire_anthropic, wire_openai
+from gateway.simulator.journal import RequestJournal, RequestRecord
+from gateway.simulator.plan import (
+    ReplyPlan,
+    ScriptStore,
+    SimulatorDefaults,
+    StatusFault,
+    StreamFault,
+    resolve_plan,
+)
 from gateway.simulator.replies import count_tokens, last_user_text
+from gateway.simulator.wire import WireReply
 
 MODEL_IDS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "claude-sonnet-4-5", "claude-haiku-4-5")
 _MODELS_CREATED = 1_700_000_000
-_JOURNAL_SIZE = 1_000
 _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 
-Status = Literal["streaming", "completed", "client_disconnected"]
-
-
 _RECORDED_APART = {"model", "messages", "system", "stream"}
-
-
-@dataclass
-class RequestRecord:
-    """What one completion request asked for and how far its reply got."""
-
-    id: str
-    api: Literal["openai", "anthropic"]
-    model: str
-    stream: bool
-    messages: Any
-    system: Any
-    usage: dict[str, int]
-    # The request's other parameters (max tokens, temperature, ...), to check what clients send.
-    params: dict[str, Any] = field(default_factory=dict)
-    # Which credential the client presented, by kind only: the simulator never keeps keys.
-    auth: str = ""
-    status: Status = "streaming"
-    tokens_sent: int = 0
-    started_at: float = field(default_factory=time.time)
-    ended_at: float | None = None
-
-    def finish(self, status: Status) -> None:
-        # First outcome wins: a cancellation after completion must not rewrite history.
-        if self.status == "streaming":
-            self.status = status
-            self.ended_at = time.time()
-
-
-class RequestJournal:
-    """The most recent requests, oldest first, for tests to inspect."""
-
-    def __init__(self, size: int = _JOURNAL_SIZE) -> None:
-        self._records: deque[RequestRecord] = deque(maxlen=size)
-
-    def add(self, record: RequestRecord) -> RequestRecord:
-        self._records.append(record)
-        return record
-
-    def as_json(self) -> list[dict[str, Any]]:
-        return [asdict(r) for r in self._records]
-
-    def clear(self) -> int:
-        cleared = len(self._records)
-        self._records.clear()
-        return cleared
-
-
-class WireReply(Protocol):
-    """A reply in one API's format: ``wire_openai.ChatCompletion``, ``wire_anthropic.Message``."""
-
-    @property
-    def plan(self) -> ReplyPlan: ...
-
-    def body(self) -> dict[str, Any]: ...
-
-    def head(self) -> list[bytes]: ...
-
-    def token(self, text: str) -> bytes: ...
-
-    def tail(self) -> list[bytes]: ...
 
 
 DEFAULTS = web.AppKey("defaults", SimulatorDefaults)
@@ -191,7 +133,8 @@ async def clear_script(request: web.Request) -> web.Response:
 
 
 async def list_requests(request: web.Request) -> web.Response:
-    return web.json_response({"requests": request.app[JOURNAL].as_json()})
+    records = request.app[JOURNAL].as_json(model=request.query.get("model"))
+    return web.json_response({"requests": records})
 
 
 async def clear_requests(request: web.Request) -> web.Response:
@@ -231,6 +174,7 @@ def _record(
         usage=plan.usage.as_dict(),
         params={k: v for k, v in body.items() if k not in _RECORDED_APART},
         auth="x-api-key" if request.headers.get("x-api-key") else "bearer",
+        fault=plan.fault_name,
     )
     return request.app[JOURNAL].add(record)
 
@@ -242,9 +186,16 @@ async def _respond(
     stream: bool,
     headers: dict[str, str],
 ) -> web.StreamResponse:
+    fault = reply.plan.fault
     try:
+        if isinstance(fault, StatusFault):
+            # Injected errors are answered at once, like a real API's rejections.
+            record.finish("failed")
+            return faults.status_response(reply, fault, headers)
         if stream:
             return await _stream(request, record, reply, headers)
+        if fault is not None:
+            return await faults.cut_short(request, record, reply, fault, headers)
         # A non-streaming reply still takes as long as generating it would.
         await asyncio.sleep(reply.plan.duration_s())
         record.tokens_sent = len(reply.plan.tokens)
@@ -264,7 +215,10 @@ async def _stream(
         await response.prepare(request)
         for event in reply.head():
             await response.write(event)
-        await _write_tokens(response, record, reply)
+        fault = await _write_tokens(response, record, reply)
+        if fault is not None:
+            await faults.end_stream(request, response, record, reply, fault)
+            return response
         for event in reply.tail():
             await response.write(event)
         await response.write_eof()
@@ -278,16 +232,29 @@ async def _stream(
 
 async def _write_tokens(
     response: web.StreamResponse, record: RequestRecord, reply: WireReply
-) -> None:
+) -> StreamFault | None:
+    """Send the content tokens, paced; stop early at the plan's stream fault and return it."""
     # Sleep to absolute deadlines so pacing doesn't drift with write/scheduling overhead.
     # sleep(0) when there is no delay still yields, keeping hundreds of streams fair.
+    plan = reply.plan
+    fault = plan.fault if isinstance(plan.fault, StreamFault) else None
     loop = asyncio.get_running_loop()
-    first_at = loop.time() + reply.plan.ttft_s
-    delay = reply.plan.token_delay_s()
-    for index, token in enumerate(reply.plan.tokens):
-        await asyncio.sleep(max(0.0, first_at + index * delay - loop.time()))
-        await response.write(reply.token(token))
+    next_at = loop.time() + plan.ttft_s
+    delay = plan.token_delay_s()
+    # One more round than there are tokens: faults may fire after the last one.
+    for sent in range(len(plan.tokens) + 1):
+        if plan.stall is not None and sent == plan.stall.after:
+            await asyncio.sleep(plan.stall.seconds)
+            next_at += plan.stall.seconds  # the tokens after a stall keep their pace
+        if fault is not None and sent == fault.after:
+            return fault
+        if sent == len(plan.tokens):
+            return None
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+        await response.write(reply.token(plan.tokens[sent]))
         record.tokens_sent += 1
+        next_at += delay
+    return None
 
 
 def _bearer_token(request: web.Request) -> str:

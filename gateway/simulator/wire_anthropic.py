@@ -6,9 +6,32 @@ from typing import Any
 
 from gateway.simulator.plan import ReplyPlan, Usage
 
+# The (type, message) the real API answers a status with; others fall back by class.
+_STATUS_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "Invalid request (simulated)."),
+    401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your credit balance is too low (simulated)."),
+    403: ("permission_error", "Your API key does not have permission to use this resource."),
+    404: ("not_found_error", "The requested resource could not be found."),
+    413: ("request_too_large", "Request exceeds the maximum allowed size."),
+    429: ("rate_limit_error", "Number of requests has exceeded your rate limit (simulated)."),
+    500: ("api_error", "Internal server error"),
+    504: ("timeout_error", "Request timed out"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+# A non-streaming request asked for a mid-stream error event gets this status instead.
+ERROR_EVENT_STATUS = 529
+
 
 def error_body(error_type: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def status_error_body(status: int) -> dict[str, Any]:
+    """The body the API sends with an HTTP error ``status``."""
+    fallback = ("api_error" if status >= 500 else "invalid_request_error", f"Error {status}")
+    return error_body(*_STATUS_ERRORS.get(status, fallback))
 
 
 def usage_body(usage: Usage, *, output_tokens: int | None = None) -> dict[str, Any]:
@@ -37,7 +60,7 @@ class Message:
         return {
             **self._shell(),
             "content": [{"type": "text", "text": self.plan.reply}],
-            "stop_reason": "end_turn",
+            "stop_reason": self._stop_reason(),
             "usage": usage_body(self.plan.usage),
         }
 
@@ -72,7 +95,7 @@ class Message:
         # message_delta usage counts are cumulative totals: the SDK overwrites, not adds.
         message_delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "delta": {"stop_reason": self._stop_reason(), "stop_sequence": None},
             "usage": usage_body(self.plan.usage),
         }
         return [
@@ -80,6 +103,29 @@ class Message:
             _sse("message_delta", message_delta),
             _sse("message_stop", {"type": "message_stop"}),
         ]
+
+    @property
+    def error_event_status(self) -> int:
+        return ERROR_EVENT_STATUS
+
+    def status_body(self, status: int) -> dict[str, Any]:
+        return status_error_body(status)
+
+    def error_event(self) -> bytes:
+        """A mid-stream ``error`` event: the API was overloaded after the reply started."""
+        return _sse("error", status_error_body(ERROR_EVENT_STATUS))
+
+    def malformed(self) -> bytes:
+        """A delta event whose data is cut off mid-JSON.
+
+        It needs an event name: the SDK skips data lines without one unparsed.
+        """
+        data = json.dumps({"type": "content_block_delta", "index": 0, "delta": {}})
+        return f"event: content_block_delta\ndata: {data[: len(data) // 2]}\n\n".encode()
+
+    def _stop_reason(self) -> str:
+        # A refusal still streams its text; only the stop reason tells it apart.
+        return "refusal" if self.plan.refusal else "end_turn"
 
     def _shell(self) -> dict[str, Any]:
         return {

@@ -10,15 +10,34 @@ from gateway.simulator.plan import ReplyPlan, Usage
 _FINGERPRINT = "fp_simulator"
 
 
-def error_body(message: str, *, code: str | None = None) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": message,
-            "type": "invalid_request_error",
-            "param": None,
-            "code": code,
-        }
-    }
+# The (type, code, message) the real API answers a status with; others fall back by class.
+_STATUS_ERRORS: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request (simulated)."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    403: ("invalid_request_error", None, "You are not allowed to sample from this model."),
+    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests (simulated)."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+# A non-streaming request asked for a mid-stream error event gets this status instead.
+ERROR_EVENT_STATUS = 500
+
+
+def error_body(
+    message: str, *, error_type: str = "invalid_request_error", code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+def status_error_body(status: int) -> dict[str, Any]:
+    """The body the API sends with an HTTP error ``status``."""
+    fallback = ("server_error", None, f"Simulated server error {status}.")
+    if status < 500:
+        fallback = ("invalid_request_error", None, f"Simulated error {status}.")
+    error_type, code, message = _STATUS_ERRORS.get(status, fallback)
+    return error_body(message, error_type=error_type, code=code)
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:
@@ -49,7 +68,13 @@ class ChatCompletion:
     created: int = field(default_factory=lambda: int(time.time()))
 
     def body(self) -> dict[str, Any]:
-        message = {"role": "assistant", "content": self.plan.reply, "refusal": None}
+        # A refusal comes in its own field, with no content; finish_reason stays "stop".
+        text = self.plan.reply
+        message = {
+            "role": "assistant",
+            "content": None if self.plan.refusal else text,
+            "refusal": text if self.plan.refusal else None,
+        }
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
         return {
             **self._envelope("chat.completion"),
@@ -58,10 +83,12 @@ class ChatCompletion:
         }
 
     def head(self) -> list[bytes]:
+        if self.plan.refusal:
+            return [self._chunk({"role": "assistant", "content": None, "refusal": ""})]
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def token(self, text: str) -> bytes:
-        return self._chunk({"content": text})
+        return self._chunk({"refusal": text} if self.plan.refusal else {"content": text})
 
     def tail(self) -> list[bytes]:
         events = [self._chunk({}, finish_reason="stop")]
@@ -74,6 +101,22 @@ class ChatCompletion:
             }
             events.append(_sse(usage_chunk))
         return [*events, _sse("[DONE]")]
+
+    @property
+    def error_event_status(self) -> int:
+        return ERROR_EVENT_STATUS
+
+    def status_body(self, status: int) -> dict[str, Any]:
+        return status_error_body(status)
+
+    def error_event(self) -> bytes:
+        """A mid-stream error: a data line holding only an ``error`` object, no event name."""
+        return _sse(status_error_body(ERROR_EVENT_STATUS))
+
+    def malformed(self) -> bytes:
+        """A data line cut off mid-JSON, as if the upstream truncated a chunk."""
+        chunk = json.dumps({**self._envelope("chat.completion.chunk"), "choices": []})
+        return _sse(chunk[: len(chunk) // 2])
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
@@ -22,7 +22,8 @@ class TurnOutcome:
     conversation_id: UUID
     template_id: int
     reply_id: int
-    model: str
+    model_requested: str
+    model: str  # the model that served the reply (the requested one unless a fallback did)
     provider: str
     simulated: bool
     content: str
@@ -33,6 +34,8 @@ class TurnOutcome:
     latency_ms: int
     ttft_ms: int | None
     error_kind: str = ""
+    attempts: list[dict] = field(default_factory=list)
+    fallback_used: bool = False
 
 
 @transaction.atomic
@@ -59,7 +62,7 @@ def record_turn(outcome: TurnOutcome) -> None:
         conversation_id=outcome.conversation_id if saved else None,
         message_id=outcome.reply_id if saved else None,
         template_id=outcome.template_id,
-        model_requested=outcome.model,
+        model_requested=outcome.model_requested,
         model_used=outcome.model if outcome.usage else "",
         provider=outcome.provider,
         simulated=outcome.simulated,
@@ -73,6 +76,8 @@ def record_turn(outcome: TurnOutcome) -> None:
         ttft_ms=outcome.ttft_ms,
         status=outcome.status,
         error_kind=outcome.error_kind,
+        attempts=outcome.attempts,
+        fallback_used=outcome.fallback_used,
     )
 
 
