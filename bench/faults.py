@@ -122,7 +122,7 @@ async def soak(args, template) -> dict:
     saved = await database_sync_to_async(Message.objects.filter(role="user").count)() - before
     logs = await database_sync_to_async(
         lambda: {
-            log.request_id: log.attempts
+            log.request_id: log
             for log in RequestLog.objects.filter(request_id__in=[o["request_id"] for o in outcomes])
         }
     )()

@@ -52,6 +52,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if action == "stop":
             await request_stop(self.conversation_id)
+        elif action == "retry":
+            turn = Turn(self.scope["user"].id, self.conversation_id, text="", retry=True)
+            start_generation(turn, reply_channel=self.channel_name)
         elif action == "send" and isinstance(payload.get("message"), str):
             turn = Turn(
                 user_id=self.scope["user"].id,

@@ -131,11 +131,15 @@ class Generation:
             )
             # Only an accepted turn owns the conversation's reply: register it now.
             control_bus().register(self.turn.conversation_id, self.on_request)
-            await self._tell_sender(fragments.composer_ack_html(user_message.id))
             conversation = user_message.conversation
+            if event.retry:  # the user's message is on the page already
+                appended = fragments.appended_messages_html(self.reply)
+            else:
+                await self._tell_sender(fragments.composer_ack_html(user_message.id))
+                appended = fragments.appended_messages_html(user_message, self.reply)
             await self._publish(
                 fragments.turn_state_html("streaming")
-                + fragments.appended_messages_html(user_message, self.reply)
+                + appended
                 + fragments.conversation_title_html(conversation.id, conversation.title)
             )
         elif isinstance(event, Error):

@@ -27,12 +27,13 @@ def conversation_for(user: AbstractBaseUser, conversation_id: UUID) -> Conversat
 def history_before(conversation_id: UUID, message_id: int, limit: int) -> list[dict[str, str]]:
     """The last `limit` turns before `message_id` that a model should see, oldest first.
 
-    Replies that failed before writing anything are left out: providers refuse empty turns.
+    Replies that failed or broke off are left out: providers refuse empty turns, and a broken
+    half-answer would be taken as the model's own, to be continued rather than retried.
     """
     rows = (
         Message.objects.filter(conversation_id=conversation_id, id__lt=message_id)
         .exclude(role=Role.ASSISTANT, content="")
-        .exclude(status=Status.STREAMING)
+        .exclude(status__in=[Status.STREAMING, Status.FAILED, Status.INTERRUPTED])
         .order_by("-id")
         .values("role", "content")[:limit]
     )

@@ -20,6 +20,10 @@ class ConversationBusy(Exception):
     """A reply is still being generated in this conversation."""
 
 
+class NothingToRetry(Exception):
+    """A retry was asked for in a conversation without a user message."""
+
+
 class NoTemplate(Exception):
     """No assistant is configured to start a conversation with."""
 
@@ -44,8 +48,11 @@ class SavedInput:
 
 
 @transaction.atomic
-def turn_begin(*, user_id: int, conversation_id: UUID, text: str) -> SavedInput:
-    """Save the user's message and an empty, streaming reply, before any provider is called."""
+def turn_begin(*, user_id: int, conversation_id: UUID, text: str | None) -> SavedInput:
+    """Save the user's message and an empty, streaming reply, before any provider is called.
+
+    `text=None` retries: the reply answers the user's last message again, which is not re-saved.
+    """
     conversation = (
         Conversation.objects.select_for_update()
         .select_related("template", "template__model")
@@ -53,7 +60,14 @@ def turn_begin(*, user_id: int, conversation_id: UUID, text: str) -> SavedInput:
     )
     if conversation.messages.filter(status=Status.STREAMING).exists():
         raise ConversationBusy
-    user_message = Message.objects.create(conversation=conversation, role=Role.USER, content=text)
+    if text is None:
+        user_message = conversation.messages.filter(role=Role.USER).order_by("-id").first()
+        if user_message is None:
+            raise NothingToRetry
+    else:
+        user_message = Message.objects.create(
+            conversation=conversation, role=Role.USER, content=text
+        )
     try:
         with transaction.atomic():
             reply = Message.objects.create(
@@ -62,7 +76,7 @@ def turn_begin(*, user_id: int, conversation_id: UUID, text: str) -> SavedInput:
     except IntegrityError as exc:  # another process won the race for this conversation
         raise ConversationBusy from exc
     if not conversation.title:
-        conversation.title = " ".join(text.split())[:TITLE_LENGTH]
+        conversation.title = " ".join(user_message.content.split())[:TITLE_LENGTH]
     conversation.save(update_fields=["title", "updated_at"])
     return SavedInput(conversation, user_message.id, reply.id)
 

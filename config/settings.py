@@ -164,7 +164,7 @@ ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
 SIMULATOR_URL = env.str("SIMULATOR_URL", default="http://127.0.0.1:8100")
 
-# The router (timeouts are per template, in admin). Backoff: base × 2^retry, ± jitter.
+# The router (timeouts are per template, in admin). Backoff: base * 2^retry, +- jitter.
 ROUTER_MAX_RETRIES = env.int("ROUTER_MAX_RETRIES", default=3)
 ROUTER_BACKOFF_BASE_SECONDS = env.float("ROUTER_BACKOFF_BASE_SECONDS", default=1.0)
 ROUTER_BACKOFF_JITTER = env.float("ROUTER_BACKOFF_JITTER", default=0.5)

@@ -16,6 +16,7 @@ class Accepted:
     reply_message_id: int
     model: str
     simulated: bool
+    retry: bool = False  # the user's message was saved (and shown) by an earlier turn
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat.models import Status
-from chat.services import ConversationBusy, reply_assign_model, reply_save_partial
+from chat.services import (
+    ConversationBusy,
+    NothingToRetry,
+    reply_assign_model,
+    reply_save_partial,
+)
 from gateway.events import Accepted, Delta, Done, Error, Event
 from gateway.providers import endpoint_for
 from gateway.router.route import AllModelsFailed, Attempt, Route
@@ -37,7 +42,7 @@ UNAVAILABLE = (
 )
 CUT_OFF = (
     "The reply was cut off and no other model could finish it. What arrived is saved; "
-    "send your message again to retry."
+    "press Retry to ask again."
 )
 MISCONFIGURED = "The assistant is misconfigured right now. Your message is saved; we are on it."
 INTERNAL = "Something went wrong while writing the reply. Your message is saved; try again."
@@ -51,6 +56,8 @@ class Turn:
     conversation_id: UUID
     text: str
     request_id: UUID = field(default_factory=uuid.uuid4)
+    # Answer the user's last message again (after a failed or interrupted reply).
+    retry: bool = False
     # Set by the transport before it cancels the turn, to tell a Stop from a shutdown.
     stop_requested: bool = False
 
@@ -88,15 +95,20 @@ class ReplyProgress:
 
 
 async def run_turn(turn: Turn) -> AsyncIterator[Event]:
-    if problem := input_problem(turn.text):
+    if not turn.retry and (problem := input_problem(turn.text)):
         yield Error("invalid_input", problem)
         return
     try:
         saved = await save_input(
-            user_id=turn.user_id, conversation_id=turn.conversation_id, text=turn.text
+            user_id=turn.user_id,
+            conversation_id=turn.conversation_id,
+            text=None if turn.retry else turn.text,
         )
     except ConversationBusy:
         yield Error("busy", BUSY)
+        return
+    except NothingToRetry:
+        yield Error("invalid_input", "There is no message to answer again.")
         return
 
     template = saved.conversation.template  # prompt selection: the conversation's assistant
@@ -104,7 +116,13 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     await database_sync_to_async(reply_assign_model)(
         reply_id=saved.reply_id, model=template.model.name, simulated=endpoint.simulated
     )
-    yield Accepted(saved.user_message_id, saved.reply_id, template.model.name, endpoint.simulated)
+    yield Accepted(
+        saved.user_message_id,
+        saved.reply_id,
+        template.model.name,
+        endpoint.simulated,
+        retry=turn.retry,
+    )
 
     progress = ReplyProgress(reply_id=saved.reply_id)
     route: Route | None = None
@@ -160,6 +178,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         status, error_kind = Status.FAILED, "internal"
         log.exception("turn %s failed", turn.request_id)
 
+    if route is not None:
+        report_operator_problems(route)
     final = outcome()
     await record(final)
     if status in (Status.FAILED, Status.INTERRUPTED):
@@ -189,9 +209,24 @@ def user_message_for(kind: str, *, partial: bool = False) -> str:
     return CUT_OFF if partial else UNAVAILABLE
 
 
+_operator_problems_reported: set[tuple[str, str, str]] = set()
+
+
 def log_route_failure(turn: Turn, route: Route) -> None:
-    # A bad key or model name is the operator's problem: loud in the logs, never a user's trace.
-    kinds = {a.outcome for a in route.attempts}
-    level = logging.ERROR if kinds & _OPERATOR_KINDS else logging.WARNING
     summary = ", ".join(f"{a.model}:{a.outcome}" for a in route.attempts)
-    log.log(level, "turn %s: every model failed (%s)", turn.request_id, summary)
+    log.warning("turn %s: every model failed (%s)", turn.request_id, summary)
+
+
+def report_operator_problems(route: Route) -> None:
+    """A bad key or model name is the operator's problem: said once, loudly, not every turn."""
+    for attempt in route.attempts:
+        problem = (attempt.provider, attempt.model, attempt.outcome)
+        if attempt.outcome in _OPERATOR_KINDS and problem not in _operator_problems_reported:
+            _operator_problems_reported.add(problem)
+            log.error(
+                "%s refused model %s (%s, HTTP %s): check its API key and model name",
+                attempt.provider,
+                attempt.model,
+                attempt.outcome,
+                attempt.status,
+            )

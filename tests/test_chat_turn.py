@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from decimal import Decimal
 
@@ -211,3 +212,35 @@ def test_deleting_a_conversation_mid_reply_stops_it_and_keeps_the_spend_logged(
     log = RequestLog.objects.get(user=user)
     assert (log.status, log.conversation, log.message) == ("cancelled", None, None)
     assert simulator.get("/_sim/requests").json()["requests"][-1]["status"] == "client_disconnected"
+
+
+def test_an_interrupted_reply_offers_retry_which_answers_the_same_message_again(
+    app_server, simulator, openai_template, make_user, session_cookie
+):
+    user = make_user()
+    conversation = _conversation(user, openai_template)  # no fallback model
+    simulator.post("/_sim/script", json={"reply": "half an answer and then", "disconnect_after": 3})
+    simulator.post("/_sim/script", json={"reply": "A whole answer."})
+    socket = ChatSocket.open(app_server, conversation.id, session_cookie(user))
+    try:
+        socket.send_message("Explain it")
+        socket.receive_until("composer-ack")
+        broken = conversation.messages.filter(role="assistant").latest("id")
+        final = socket.receive_final(broken.id)
+        assert 'data-status="interrupted"' in final and "Retry" in final
+        assert "half an answer" in final
+
+        socket.connection.send(json.dumps({"action": "retry", "HEADERS": {}}))
+        socket.receive_until("A whole answer")
+        retried = conversation.messages.filter(role="assistant").latest("id")
+        assert 'data-status="complete"' in socket.receive_final(retried.id)
+    finally:
+        socket.close()
+
+    assert conversation.messages.filter(role="user").count() == 1  # not saved twice
+    assert retried.id != broken.id
+    retried.refresh_from_db()
+    assert retried.content == "A whole answer."
+    # The broken half-answer is not shown to the model as its own words.
+    sent = simulator.get("/_sim/requests").json()["requests"][-1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user"]

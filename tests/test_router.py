@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from chat.models import Conversation, Status
+from gateway import pipeline
 from gateway.events import Done, Error
 from gateway.pipeline import CUT_OFF, MISCONFIGURED, UNAVAILABLE, Turn
 from gateway.router.route import CONTINUE_INSTRUCTION
@@ -163,3 +164,66 @@ def test_bad_keys_everywhere_are_reported_as_a_misconfiguration(conversation, si
 
     assert events[-1].message == MISCONFIGURED
     assert [a["outcome"] for a in log.attempts] == ["auth", "auth"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome"),
+    [
+        ({"status": 500}, "server_error"),
+        ({"status": 503}, "server_error"),
+        ({"status": 404}, "not_found"),
+        ({"status": 400}, "bad_request"),
+        ({"status": 429, "retry_after": 0.05}, "rate_limited"),
+        ({"ttft_ms": 3000}, "ttft_timeout"),
+        ({"malformed_after": 0}, "stream_broken"),
+        ({"disconnect_after": 0}, "connection"),
+        ({"error_event_after": 0}, "stream_broken"),
+    ],
+)
+def test_each_kind_of_primary_failure_is_answered_by_the_fallback(
+    fault, outcome, conversation, simulator, settings
+):
+    settings.ROUTER_MAX_RETRIES = 0
+    conversation.template.first_token_timeout_seconds = 0.5
+    conversation.template.save()
+    _script(simulator, model=PRIMARY, times=0, **fault)
+    _script(simulator, model=FALLBACK, reply="Still answered.", times=0)
+    events, log = _turn(conversation)
+
+    assert isinstance(events[-1], Done) and _text(events) == "Still answered."
+    assert [a["outcome"] for a in log.attempts] == [outcome, "ok"]
+    assert log.fallback_used and log.status == "complete"
+
+
+def test_a_turn_still_completes_when_redis_is_down(conversation, simulator, settings):
+    # The breaker lives in Redis; without it, traffic flows and the outage is counted.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    _script(simulator, model=PRIMARY, reply="No Redis needed.", times=1)
+    events, log = _turn(conversation)
+
+    assert isinstance(events[-1], Done) and _text(events) == "No Redis needed."
+    assert log.status == "complete"
+
+
+def test_admin_shows_an_open_breaker(conversation, simulator, settings, admin_client):
+    settings.BREAKER_FAILURE_THRESHOLD = 1
+    settings.ROUTER_MAX_RETRIES = 0
+    _script(simulator, model=PRIMARY, status=500, times=1)
+    _turn(conversation)
+
+    page = admin_client.get("/admin/gateway/languagemodel/").content.decode()
+    row = next(line for line in page.split("<tr") if f">{PRIMARY}<" in line)
+    assert ">open<" in row
+
+
+def test_a_bad_key_is_said_once_in_the_logs_not_on_every_turn(conversation, simulator, caplog):
+    pipeline._operator_problems_reported.clear()  # "once" is per process: start this one afresh
+    _script(simulator, model=PRIMARY, status=401, times=0)
+    _script(simulator, model=FALLBACK, reply="fine", times=0)
+    with caplog.at_level("WARNING", logger="gateway.pipeline"):
+        _turn(conversation)
+        _turn(conversation)
+
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "check its API key" in errors[0].getMessage()
+    assert "sk-" not in caplog.text and "simulated" not in caplog.text  # no key, ever
