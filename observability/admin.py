@@ -9,6 +9,7 @@ class RequestLogAdmin(admin.ModelAdmin):
         "created_at",
         "user",
         "model_used",
+        "fallback_used",
         "status",
         "input_tokens",
         "output_tokens",
@@ -16,7 +17,7 @@ class RequestLogAdmin(admin.ModelAdmin):
         "latency_ms",
         "ttft_ms",
     ]
-    list_filter = ["status", "model_used", "simulated"]
+    list_filter = ["status", "model_used", "fallback_used", "simulated"]
     date_hierarchy = "created_at"
 
     # Request logs are a record of what happened: nobody edits them.

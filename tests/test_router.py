@@ -227,3 +227,14 @@ def test_a_bad_key_is_said_once_in_the_logs_not_on_every_turn(conversation, simu
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "check its API key" in errors[0].getMessage()
     assert "sk-" not in caplog.text and "simulated" not in caplog.text  # no key, ever
+
+
+@pytest.mark.parametrize("template", ["openai_template", "anthropic_template"])
+def test_a_refusal_reaches_the_user_as_the_reply(template, request, make_user, simulator):
+    template = request.getfixturevalue(template)
+    conversation = Conversation.objects.create(user=make_user(), template=template)
+    _script(simulator, reply="I can't help with that request.", refusal=True)
+    events, _ = _turn(conversation)
+
+    assert isinstance(events[-1], Done) and _text(events) == "I can't help with that request."
+    assert conversation.messages.get(role="assistant").content == _text(events)

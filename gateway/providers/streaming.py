@@ -131,8 +131,10 @@ async def _openai_stream(
     async with stream:
         async for chunk in stream:
             for choice in chunk.choices:
-                if choice.delta and choice.delta.content:
-                    yield ReplyChunk(text=choice.delta.content)
+                # A refusal comes in its own field; the user must still see it.
+                text = choice.delta and (choice.delta.content or choice.delta.refusal)
+                if text:
+                    yield ReplyChunk(text=text)
             if chunk.usage:
                 usage = _openai_usage(chunk.usage)
     yield ReplyChunk(usage=usage)
