@@ -12,26 +12,15 @@ import sys
 
 from devstack.processes import ROOT
 from devstack.run import DATA, local_env
-from devstack.services import EmbeddedPostgres, EmbeddedRedis
+from devstack.services import embedded_services
 
 
 def main(argv: list[str]) -> int:
     DATA.mkdir(parents=True, exist_ok=True)
     env = local_env(os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8000")))
-    postgres = EmbeddedPostgres(DATA / "pg") if not env.get("DATABASE_URL") else None
-    scratch = DATA / "manage-redis"
-    redis = EmbeddedRedis(scratch, persist=False) if not env.get("REDIS_URL") else None
-    try:
-        if postgres:
-            env["DATABASE_URL"] = postgres.start()
-        if redis:
-            env["REDIS_URL"] = redis.start()
+    # A scratch Redis of its own: make run's may be up, and its data is not ours to touch.
+    with embedded_services(env, DATA, redis_dir="manage-redis", persist_redis=False):
         return subprocess.call([sys.executable, str(ROOT / "manage.py"), *argv], env=env)
-    finally:
-        if redis:
-            redis.stop()
-        if postgres:
-            postgres.stop()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from devstack.processes import ROOT, Supervisor, manage
-from devstack.services import EmbeddedPostgres, EmbeddedRedis, free_port, wait_for_port
+from devstack.services import embedded_services, free_port, wait_for_port
 
 # DATA_DIR moves the embedded database, Redis data and secret key (README: Configuration).
 DATA = Path(os.environ.get("DATA_DIR") or ROOT / ".data").resolve()
@@ -40,65 +40,58 @@ def provider_configured(env: dict[str, str]) -> bool:
     return any(env.get(key) for key in keys)
 
 
+def prepare(env: dict[str, str]) -> None:
+    """Everything that runs once and is idempotent: a second `make run` redoes nothing."""
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+    manage(env, "seed_demo")
+
+
+def start_processes(supervisor: Supervisor, env: dict[str, str], host: str, port: int) -> None:
+    python = sys.executable
+    if not provider_configured(env):
+        sim_port = free_port()
+        env["SIMULATOR_URL"] = f"http://127.0.0.1:{sim_port}"
+        supervisor.spawn(
+            "simulator", [python, "-m", "gateway.simulator", "--port", str(sim_port)], env
+        )
+        wait_for_port(sim_port)
+        print("no provider key set: replies come from the provider simulator", flush=True)
+    celery = [python, "-m", "celery", "-A", "config", "-q"]
+    daphne = [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
+    supervisor.spawn("web", daphne, env)
+    supervisor.spawn("worker", [*celery, "worker", "-l", "warning", "-c", "2"], env)
+    schedule = str(DATA / "celerybeat-schedule")
+    supervisor.spawn("beat", [*celery, "beat", "-l", "warning", "-s", schedule], env)
+
+
 def main() -> int:
     DATA.mkdir(parents=True, exist_ok=True)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     env = local_env(host, port)
-    python = sys.executable
-
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
 
-    postgres = EmbeddedPostgres(DATA / "pg") if not env.get("DATABASE_URL") else None
-    redis = EmbeddedRedis(DATA / "redis") if not env.get("REDIS_URL") else None
+    embedded = {name: not env.get(name) for name in ("DATABASE_URL", "REDIS_URL")}
+    try:
+        with embedded_services(env, DATA):
+            if embedded["DATABASE_URL"]:
+                print(f"embedded PostgreSQL + pgvector: {DATA / 'pg'}", flush=True)
+            if embedded["REDIS_URL"]:
+                print(f"embedded Redis: {env['REDIS_URL']}", flush=True)
+            return serve(env, host, port, stop)
+    finally:
+        print(f"stopped; data kept in {DATA}", flush=True)
+
+
+def serve(env: dict[str, str], host: str, port: int, stop: threading.Event) -> int:
+    """Run the app's processes until Ctrl-C (0) or until one of them dies (1)."""
     supervisor = Supervisor()
     try:
-        if postgres:
-            env["DATABASE_URL"] = postgres.start()
-            print(f"embedded PostgreSQL + pgvector: {DATA / 'pg'}", flush=True)
-        if redis:
-            env["REDIS_URL"] = redis.start()
-            print(f"embedded Redis: {env['REDIS_URL']}", flush=True)
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "collectstatic", "--noinput", "-v", "0")
-        manage(env, "seed_demo")
-        if not provider_configured(env):
-            sim_port = free_port()
-            env["SIMULATOR_URL"] = f"http://127.0.0.1:{sim_port}"
-            supervisor.spawn(
-                "simulator", [python, "-m", "gateway.simulator", "--port", str(sim_port)], env
-            )
-            wait_for_port(sim_port)
-            print("no provider key set: replies come from the provider simulator", flush=True)
-        supervisor.spawn(
-            "web",
-            [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"],
-            env,
-        )
-        supervisor.spawn(
-            "worker",
-            [python, "-m", "celery", "-A", "config", "-q", "worker", "-l", "warning", "-c", "2"],
-            env,
-        )
-        supervisor.spawn(
-            "beat",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "-q",
-                "beat",
-                "-l",
-                "warning",
-                "-s",
-                str(DATA / "celerybeat-schedule"),
-            ],
-            env,
-        )
+        prepare(env)
+        start_processes(supervisor, env, host, port)
         wait_for_port(port, timeout=30, host=host)
         print(f"\nSwitchboard is running at http://{host}:{port}/  (Ctrl-C stops it)\n", flush=True)
         while not stop.wait(0.5):
@@ -108,12 +101,7 @@ def main() -> int:
         return 0
     finally:
         print("stopping...", flush=True)
-        supervisor.stop_all()
-        if redis:
-            redis.stop()
-        if postgres:
-            postgres.stop()
-        print(f"stopped; data kept in {DATA}", flush=True)
+        supervisor.stop_all()  # the app's processes first, then the services they use
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,3 +135,26 @@ class EmbeddedRedis:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+@contextmanager
+def embedded_services(
+    env: dict[str, str], data: Path, *, redis_dir: str = "redis", persist_redis: bool = True
+) -> Iterator[dict[str, str]]:
+    """Start the embedded PostgreSQL and Redis for whichever of DATABASE_URL and REDIS_URL
+    `env` lacks, put their URLs in `env`, and stop what this started on the way out."""
+    postgres = EmbeddedPostgres(data / "pg") if not env.get("DATABASE_URL") else None
+    redis = None
+    if not env.get("REDIS_URL"):
+        redis = EmbeddedRedis(data / redis_dir, persist=persist_redis)
+    try:
+        if postgres:
+            env["DATABASE_URL"] = postgres.start()
+        if redis:
+            env["REDIS_URL"] = redis.start()
+        yield env
+    finally:
+        if redis:
+            redis.stop()
+        if postgres:
+            postgres.stop()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from devstack.processes import ROOT, manage
-from devstack.services import EmbeddedPostgres, EmbeddedRedis
+from devstack.services import embedded_services
 
 DATA = ROOT / ".data" / "test"
 
@@ -28,21 +28,9 @@ def test_env() -> dict[str, str]:
 
 def main(pytest_args: list[str]) -> int:
     DATA.mkdir(parents=True, exist_ok=True)
-    env = test_env()
-    postgres = EmbeddedPostgres(DATA / "pg") if not env.get("DATABASE_URL") else None
-    redis = EmbeddedRedis(DATA / "redis", persist=False) if not env.get("REDIS_URL") else None
-    try:
-        if postgres:
-            env["DATABASE_URL"] = postgres.start()
-        if redis:
-            env["REDIS_URL"] = redis.start()
+    with embedded_services(test_env(), DATA, persist_redis=False) as env:
         manage(env, "collectstatic", "--noinput", "-v", "0")
         return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
-    finally:
-        if redis:
-            redis.stop()
-        if postgres:
-            postgres.stop()
 
 
 if __name__ == "__main__":
