@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django.db import models
 
 
@@ -34,11 +32,3 @@ class LanguageModel(models.Model):
     @property
     def is_priced(self) -> bool:
         return self.input_price is not None and self.output_price is not None
-
-    def prices(self) -> dict[str, Decimal | None]:
-        return {
-            "input": self.input_price,
-            "cached_input": self.cached_input_price,
-            "cache_write": self.cache_write_price,
-            "output": self.output_price,
-        }

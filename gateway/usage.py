@@ -12,7 +12,3 @@ class Usage:
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
     output_tokens: int = 0
-
-    @property
-    def total_input_tokens(self) -> int:
-        return self.input_tokens + self.cached_input_tokens + self.cache_write_tokens
