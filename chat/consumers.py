@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import fragments
 from chat.generation import request_resync, request_stop, start_generation, view_group
 from chat.models import Conversation
+from gateway.db import in_db_thread
 from gateway.pipeline import Turn
 
 CLOSE_FRAME_TOO_LARGE = 1009
@@ -25,7 +25,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         user = self.scope["user"]
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         # Closing before accept refuses the handshake (HTTP 403): no hint whether it exists.
-        if not user.is_authenticated or not await database_sync_to_async(_owns)(
+        if not user.is_authenticated or not await in_db_thread(_owns)(
             user.id, self.conversation_id
         ):
             await self.close()

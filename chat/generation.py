@@ -12,7 +12,6 @@ import contextlib
 import logging
 from uuid import UUID
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -20,6 +19,7 @@ from chat import fragments
 from chat.control import control_bus
 from chat.models import Message
 from chat.streaming import StreamingReply
+from gateway.db import in_db_thread
 from gateway.events import Accepted, Delta, Error
 from gateway.pipeline import Turn, run_turn
 
@@ -126,7 +126,7 @@ class Generation:
 
     async def _handle(self, event) -> None:
         if isinstance(event, Accepted):
-            user_message, self.reply = await database_sync_to_async(_load_messages)(
+            user_message, self.reply = await in_db_thread(_load_messages)(
                 event.user_message_id, event.reply_message_id
             )
             # Only an accepted turn owns the conversation's reply: register it now.
@@ -149,7 +149,7 @@ class Generation:
         """Replace the streamed reply with its saved, canonical rendering."""
         if self.reply is None:
             return
-        (saved,) = await database_sync_to_async(_load_messages)(self.reply.id)
+        (saved,) = await in_db_thread(_load_messages)(self.reply.id)
         await self._publish(
             fragments.message_html(saved, oob=True) + fragments.turn_state_html("idle")
         )

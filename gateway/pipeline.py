@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat.models import Status
@@ -24,6 +23,7 @@ from chat.services import (
     reply_assign_model,
     reply_save_partial,
 )
+from gateway.db import in_db_thread
 from gateway.events import Accepted, Delta, Done, Error, Event
 from gateway.providers import endpoint_for
 from gateway.router.route import AllModelsFailed, Attempt, Route
@@ -83,9 +83,7 @@ class ReplyProgress:
     async def checkpoint_if_due(self) -> None:
         if (time.monotonic() - self.saved_at) * 1000 >= settings.CHAT_SAVE_INTERVAL_MS:
             self.saved_at = time.monotonic()
-            await database_sync_to_async(reply_save_partial)(
-                reply_id=self.reply_id, content=self.text
-            )
+            await in_db_thread(reply_save_partial)(reply_id=self.reply_id, content=self.text)
 
     def elapsed_ms(self, until: float | None = None) -> int:
         return int(((until or time.monotonic()) - self.started) * 1000)
@@ -113,7 +111,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
 
     template = saved.conversation.template  # prompt selection: the conversation's assistant
     endpoint = endpoint_for(template.model.provider)
-    await database_sync_to_async(reply_assign_model)(
+    await in_db_thread(reply_assign_model)(
         reply_id=saved.reply_id, model=template.model.name, simulated=endpoint.simulated
     )
     yield Accepted(

@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable
 import httpx
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from gateway.db import in_db_thread
 from gateway.models import LanguageModel
 from gateway.providers import endpoint_for
 from gateway.router.breaker import breaker_states
@@ -35,7 +35,7 @@ def _database() -> str | None:
 
 
 async def check_database() -> str | None:
-    return await database_sync_to_async(_database)()
+    return await in_db_thread(_database)()
 
 
 async def check_redis() -> str | None:
@@ -69,7 +69,7 @@ async def check_celery() -> str | None:
 
 async def check_providers() -> str | None:
     """Every provider an active model uses must answer (the simulator when no key is set)."""
-    providers = await database_sync_to_async(
+    providers = await in_db_thread(
         lambda: set(LanguageModel.objects.filter(is_active=True).values_list("provider", flat=True))
     )()
     problems = [p for p in await asyncio.gather(*map(_probe_provider, sorted(providers))) if p]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat.selectors import history_before
+from gateway.db import in_db_thread
 from gateway.providers import ChatRequest
 from prompts_admin.models import PromptTemplate
 
 
 async def build_request(*, template: PromptTemplate, conversation_id, reply_id: int) -> ChatRequest:
-    history = await database_sync_to_async(history_before)(
+    history = await in_db_thread(history_before)(
         conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES
     )
     return ChatRequest(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
+from gateway.db import in_db_thread
 from gateway.providers import ChatRequest, endpoint_for
 from gateway.router.backoff import RetryPolicy
 from gateway.router.breaker import breaker
@@ -28,7 +28,7 @@ def retry_policy() -> RetryPolicy:
 
 async def plan_route(template: PromptTemplate, request: ChatRequest) -> Route:
     return Route(
-        targets=await database_sync_to_async(_chain)(template),
+        targets=await in_db_thread(_chain)(template),
         request=request,
         breaker=breaker(),
         policy=retry_policy(),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
-
 from chat.services import SavedInput, turn_begin
+from gateway.db import in_db_thread
 
 
 async def save_input(*, user_id: int, conversation_id, text: str | None) -> SavedInput:
-    return await database_sync_to_async(turn_begin)(
+    return await in_db_thread(turn_begin)(
         user_id=user_id, conversation_id=conversation_id, text=text
     )

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Message
+from gateway.db import in_db_thread
 from gateway.usage import Usage
 from observability.models import RequestLog
 
@@ -81,4 +81,4 @@ def record_turn(outcome: TurnOutcome) -> None:
     )
 
 
-record = database_sync_to_async(record_turn)
+record = in_db_thread(record_turn)
