@@ -20,6 +20,9 @@ def test_env() -> dict[str, str]:
     env.setdefault("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1,http://localhost")
     env.setdefault("SECURE_COOKIES", "false")
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Close connections after each use: worker threads must not keep the test database open,
+    # or it cannot be dropped at the end of the run.
+    env.setdefault("DATABASE_CONN_MAX_AGE", "0")
     # Tests never reach a real provider: every SDK call goes to the simulator they start.
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         env.pop(key, None)
