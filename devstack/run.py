@@ -31,6 +31,8 @@ def local_env(host: str, port: int) -> dict[str, str]:
     env.setdefault("CSRF_TRUSTED_ORIGINS", f"http://{host}:{port},http://localhost:{port}")
     # Plain http on the local machine: a Secure cookie would never be sent back.
     env.setdefault("SECURE_COOKIES", "false")
+    env.setdefault("SECURE_SSL_REDIRECT", "false")
+    env.setdefault("SECURE_HSTS_SECONDS", "0")
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     return env
 

@@ -19,6 +19,8 @@ def test_env() -> dict[str, str]:
     env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
     env.setdefault("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1,http://localhost")
     env.setdefault("SECURE_COOKIES", "false")
+    env.setdefault("SECURE_SSL_REDIRECT", "false")
+    env.setdefault("SECURE_HSTS_SECONDS", "0")
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # Close connections after each use: worker threads must not keep the test database open,
     # or it cannot be dropped at the end of the run.
