@@ -13,7 +13,8 @@ from chat.models import Conversation
 from gateway.db import in_db_thread
 from gateway.pipeline import Turn
 
-CLOSE_FRAME_TOO_LARGE = 1009
+# Daphne accepts only 1000 or 3000-4999 from applications; 4009 mirrors 1009 "message too big".
+CLOSE_FRAME_TOO_LARGE = 4009
 
 
 def _owns(user_id: int, conversation_id) -> bool:

@@ -1,6 +1,7 @@
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -41,6 +42,7 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
             "conversations": selectors.conversations_for(request.user)[:50],
             "chat_messages": current.messages.all(),
             "streaming": current.messages.filter(status="streaming").exists(),
+            "max_input_chars": settings.CHAT_MAX_INPUT_CHARS,
         },
     )
 
