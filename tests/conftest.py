@@ -26,10 +26,10 @@ def django_db_modify_db_settings():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_breakers():
-    """Circuit breakers live in Redis, shared by every test: each test starts with all closed."""
+def _fresh_shared_state():
+    """Breakers and rate-limit counters live in Redis, shared by every test: reset them."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter("sb:breaker:*"))
+    keys = [*client.scan_iter("sb:breaker:*"), *client.scan_iter("sb:*rl:*")]
     if keys:
         client.delete(*keys)
     client.close()
