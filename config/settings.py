@@ -111,6 +111,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Admin off the well-known /admin/ path, where scanners knock first.
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
 LOGIN_URL = "login"
 # Failed and successful attempts both count, per client address and per username.
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
