@@ -1,3 +1,5 @@
+import functools
+
 import redis
 from django.conf import settings
 from django.contrib import admin, messages
@@ -6,7 +8,9 @@ from gateway.models import LanguageModel
 from gateway.router.breaker import CircuitBreaker
 
 
+@functools.cache
 def _redis() -> redis.Redis:
+    # One client (and pool) for the process, not one per row of the changelist.
     return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
 
 

@@ -127,7 +127,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     status, error_kind = Status.COMPLETE, ""
 
     def outcome() -> TurnOutcome:
-        served = route.served_by.model if route and route.served_by else template.model
+        writer = route and (route.served_by or route.wrote_last)
+        served = writer.model if writer else template.model
         cost, priced = route.cost() if route else (None, template.model.is_priced)
         return TurnOutcome(
             request_id=turn.request_id,

@@ -238,3 +238,13 @@ def test_a_refusal_reaches_the_user_as_the_reply(template, request, make_user, s
 
     assert isinstance(events[-1], Done) and _text(events) == "I can't help with that request."
     assert conversation.messages.get(role="assistant").content == _text(events)
+
+
+def test_a_reply_cut_off_on_the_fallback_is_recorded_as_the_fallbacks(conversation, simulator):
+    _script(simulator, model=PRIMARY, status=500, times=0)
+    _script(simulator, model=FALLBACK, reply="partial words here", disconnect_after=2, times=0)
+    events, log = _turn(conversation)
+
+    assert isinstance(events[-1], Error) and log.status == "interrupted"
+    assert conversation.messages.get(role="assistant").model == FALLBACK
+    assert log.model_used == FALLBACK

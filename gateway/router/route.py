@@ -85,6 +85,7 @@ class Route:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     attempts: list[Attempt] = field(default_factory=list)
     served_by: Target | None = None
+    wrote_last: Target | None = None  # whose text the user saw last, served or not
     text: str = ""
 
     async def stream(self) -> AsyncIterator[str]:
@@ -111,6 +112,7 @@ class Route:
                 async for chunk in self._guarded(chunks):
                     if chunk.text:
                         self.text += chunk.text
+                        self.wrote_last = target
                         yield chunk.text
                     elif chunk.usage:
                         attempt.usage = chunk.usage
