@@ -190,6 +190,10 @@ ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
 SIMULATOR_URL = env.str("SIMULATOR_URL", default="http://127.0.0.1:8100")
 
+# Embeddings for the semantic cache and the knowledge base: "wordllama" (offline) or "openai".
+EMBEDDER = env.str("EMBEDDER", default="wordllama")
+EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=10.0)
+
 # The router (timeouts are per template, in admin). Backoff: base * 2^retry, +- jitter.
 ROUTER_MAX_RETRIES = env.int("ROUTER_MAX_RETRIES", default=3)
 ROUTER_BACKOFF_BASE_SECONDS = env.float("ROUTER_BACKOFF_BASE_SECONDS", default=1.0)
