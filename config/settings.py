@@ -85,7 +85,14 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "sb",
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-    }
+    },
+    # Rate-limit counters: same Redis, but an outage applies RATELIMIT_FAIL_OPEN instead of a 500.
+    "ratelimit": {
+        "BACKEND": "config.cache_backends.RateLimitRedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "sb",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    },
 }
 
 CHANNEL_LAYERS = {
@@ -116,8 +123,10 @@ ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
 LOGIN_URL = "login"
 # Failed and successful attempts both count, per client address and per username.
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
-# If Redis cannot count, refuse rather than allow unlimited password guessing.
-RATELIMIT_FAIL_OPEN = False
+# If Redis cannot count: refuse (default; no unlimited password guessing) or allow. Either way
+# switchboard_ratelimit_backend_errors_total counts it.
+RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
+RATELIMIT_USE_CACHE = "ratelimit"
 LOGIN_REDIRECT_URL = "chat:home"
 LOGOUT_REDIRECT_URL = "login"
 
