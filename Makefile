@@ -4,20 +4,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint browser clean-data
+.PHONY: run cluster test lint system-packages clean-data
 
 run: $(STAMP)
 	$(PY) -m devstack.run
 
-test: $(STAMP) browser
+# The production shape locally: nginx in front of WEB_PROCESSES (default 2) Daphne processes.
+cluster: $(STAMP)
+	$(PY) -m devstack.cluster
+
+test: $(STAMP) system-packages
 	$(PY) -m devstack.testrun
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# Headless chromium for the browser tests (Debian's package; Playwright's download fails offline).
-browser:
-	@bash scripts/ensure-chromium
+# Debian packages the tests need: headless chromium (browser tests) and nginx (cluster test).
+system-packages:
+	@bash scripts/ensure-system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

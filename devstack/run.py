@@ -49,22 +49,44 @@ def prepare(env: dict[str, str]) -> None:
     manage(env, "seed_demo")
 
 
-def start_processes(supervisor: Supervisor, env: dict[str, str], host: str, port: int) -> None:
-    python = sys.executable
-    if not provider_configured(env):
-        sim_port = free_port()
-        env["SIMULATOR_URL"] = f"http://127.0.0.1:{sim_port}"
-        supervisor.spawn(
-            "simulator", [python, "-m", "gateway.simulator", "--port", str(sim_port)], env
-        )
-        wait_for_port(sim_port)
-        print("no provider key set: replies come from the provider simulator", flush=True)
-    celery = [python, "-m", "celery", "-A", "config", "-q"]
-    daphne = [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
-    supervisor.spawn("web", daphne, env)
+def start_simulator(supervisor: Supervisor, env: dict[str, str]) -> None:
+    """The provider simulator, when no provider is configured (sets SIMULATOR_URL in `env`)."""
+    if provider_configured(env):
+        return
+    sim_port = free_port()
+    env["SIMULATOR_URL"] = f"http://127.0.0.1:{sim_port}"
+    argv = [sys.executable, "-m", "gateway.simulator", "--port", str(sim_port)]
+    supervisor.spawn("simulator", argv, env)
+    wait_for_port(sim_port)
+    print("no provider key set: replies come from the provider simulator", flush=True)
+
+
+def start_web(
+    supervisor: Supervisor,
+    env: dict[str, str],
+    host: str,
+    port: int,
+    *,
+    name: str = "web",
+    behind_proxy: bool = False,
+) -> None:
+    argv = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port)]
+    # Behind nginx, the client address comes from X-Forwarded-For (nginx overwrites it).
+    proxy = ["--proxy-headers"] if behind_proxy else []
+    supervisor.spawn(name, [*argv, *proxy, "config.asgi:application"], env)
+
+
+def start_workers(supervisor: Supervisor, env: dict[str, str]) -> None:
+    celery = [sys.executable, "-m", "celery", "-A", "config", "-q"]
     supervisor.spawn("worker", [*celery, "worker", "-l", "warning", "-c", "2"], env)
     schedule = str(DATA / "celerybeat-schedule")
     supervisor.spawn("beat", [*celery, "beat", "-l", "warning", "-s", schedule], env)
+
+
+def start_processes(supervisor: Supervisor, env: dict[str, str], host: str, port: int) -> None:
+    start_simulator(supervisor, env)
+    start_web(supervisor, env, host, port)
+    start_workers(supervisor, env)
 
 
 def main() -> int:

@@ -1,0 +1,164 @@
+"""The production shape: two web processes behind nginx, sharing one Redis and one Postgres.
+
+A turn works through either process, and a web process killed mid-answer loses nothing the user
+sent: the message is saved, the other process serves the conversation, Retry answers it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from chat import services
+from chat.models import Conversation, Message, Status
+from devstack.nginx import nginx_argv, write_config
+from devstack.services import free_port, wait_for_port
+from tests import live
+from tests.wsclient import ChatSocket, is_finished
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+@dataclass
+class Cluster:
+    url: str  # nginx
+    web: dict[str, subprocess.Popen]  # "127.0.0.1:port" -> its Daphne
+
+
+@contextmanager
+def _web_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = free_port()
+    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--proxy-headers"]
+    with live.running([*argv, "config.asgi:application"], env) as process:
+        wait_for_port(port, timeout=30)
+        yield f"127.0.0.1:{port}", process
+
+
+@pytest.fixture(scope="module")
+def cluster(live_env, tmp_path_factory) -> Iterator[Cluster]:
+    # An hour-long login window: a test's attempts cannot straddle two windows.
+    env = {**live_env, "LOGIN_RATE_LIMIT": "10/h"}
+    with ExitStack() as stack:
+        web = dict(stack.enter_context(_web_process(env)) for _ in range(2))
+        port = free_port()
+        config = write_config(
+            tmp_path_factory.mktemp("nginx"), upstreams=list(web), listen=f"127.0.0.1:{port}"
+        )
+        stack.enter_context(live.running(nginx_argv(config)))
+        wait_for_port(port, timeout=10)
+        yield Cluster(f"http://127.0.0.1:{port}", web)
+
+
+def _open(cluster: Cluster, conversation: Conversation, cookie: str) -> tuple[ChatSocket, str]:
+    """A chat socket through nginx, and the web process nginx gave it to."""
+    socket = ChatSocket.open(cluster.url, conversation.id, cookie)
+    return socket, socket.connection.response.headers["X-Upstream"]
+
+
+def test_turns_work_through_either_web_process(
+    cluster, simulator, openai_template, make_user, session_cookie
+):
+    user = make_user()
+    cookie = session_cookie(user)
+    served_by: set[str] = set()
+    for attempt in range(6):
+        conversation = Conversation.objects.create(user=user, template=openai_template)
+        socket, upstream = _open(cluster, conversation, cookie)
+        try:
+            socket.send_message(f"hello number {attempt}")
+            socket.receive_until("composer-ack")
+            reply = conversation.messages.get(role="assistant")
+            socket.receive_final(reply.id)
+        finally:
+            socket.close()
+        reply.refresh_from_db()
+        assert reply.status == Status.COMPLETE and reply.content
+        served_by.add(upstream)
+        if served_by == set(cluster.web):
+            break
+    assert served_by == set(cluster.web), "nginx sent every turn to one process"
+
+
+def test_login_throttling_counts_the_address_nginx_saw_not_a_forged_header(cluster):
+    # Spread over both processes and each attempt claiming another address: still one client.
+    with httpx.Client(base_url=cluster.url) as client:
+        page = client.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        statuses, upstreams = [], set()
+        for attempt in range(11):
+            response = client.post(
+                "/accounts/login/",
+                data={
+                    "username": f"user{attempt}",
+                    "password": "guess",
+                    "csrfmiddlewaretoken": token,
+                },
+                headers={"X-Forwarded-For": f"203.0.113.{attempt}", "Referer": cluster.url + "/"},
+            )
+            statuses.append(response.status_code)
+            upstreams.add(response.headers["X-Upstream"])
+    assert statuses == [200] * 10 + [429]
+    assert upstreams == set(cluster.web)
+
+
+def test_a_web_process_killed_mid_answer_loses_no_user_message(
+    cluster, simulator, openai_template, make_user, session_cookie
+):
+    user = make_user()
+    cookie = session_cookie(user)
+    conversation = Conversation.objects.create(user=user, template=openai_template)
+    simulator.post(
+        "/_sim/script",
+        json={"match": "long story", "reply": "word " * 400, "tokens_per_s": 20, "times": 1},
+    )
+    socket, upstream = _open(cluster, conversation, cookie)
+    socket.send_message("Tell me a long story")
+    socket.receive_until("composer-ack")
+    socket.receive_until("-tail")  # tokens are on the user's screen
+
+    os.kill(cluster.web[upstream].pid, signal.SIGKILL)
+    socket.close()
+
+    user_message = conversation.messages.get(role="user")
+    assert user_message.content == "Tell me a long story"
+    reply = conversation.messages.get(role="assistant")
+    # Nobody is left to finish it; the beat task marks it interrupted (run here, not waited for).
+    assert services.interrupt_stale_streams(older_than=timedelta(0)) == 1
+    reply.refresh_from_db()
+    assert reply.status == Status.INTERRUPTED
+
+    # The surviving process serves the conversation, and Retry answers the saved message.
+    survivor = next(address for address in cluster.web if address != upstream)
+    socket, upstream = _open(cluster, conversation, cookie)
+    try:
+        assert upstream == survivor
+        socket.connection.send('{"action": "retry", "HEADERS": {}}')
+        retried = _wait_for_new_reply(conversation, after=reply.id)
+        socket.receive_until(lambda frame: is_finished(frame, retried.id), timeout=30)
+    finally:
+        socket.close()
+    retried.refresh_from_db()
+    assert retried.status == Status.COMPLETE
+    assert list(conversation.messages.filter(role="user").values_list("content", flat=True)) == [
+        "Tell me a long story"
+    ]
+
+
+def _wait_for_new_reply(conversation: Conversation, *, after: int, timeout: float = 10) -> Message:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if reply := conversation.messages.filter(role="assistant", id__gt=after).first():
+            return reply
+        time.sleep(0.05)
+    raise AssertionError("Retry started no new reply")
