@@ -24,6 +24,8 @@ from chat import services
 from chat.models import Conversation, Message, Status
 from devstack.nginx import nginx_argv, write_config
 from devstack.services import free_port, wait_for_port
+from observability.models import RequestLog
+from prompts_admin.models import FallbackStep
 from tests import live
 from tests.wsclient import ChatSocket, is_finished
 
@@ -41,14 +43,20 @@ def _web_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--proxy-headers"]
     with live.running([*argv, "config.asgi:application"], env) as process:
-        wait_for_port(port, timeout=30)
+        wait_for_port(port, timeout=120)  # a bound, not a measurement: startup on a busy machine
         yield f"127.0.0.1:{port}", process
 
 
 @pytest.fixture(scope="module")
 def cluster(live_env, tmp_path_factory) -> Iterator[Cluster]:
     # An hour-long login window: a test's attempts cannot straddle two windows.
-    env = {**live_env, "LOGIN_RATE_LIMIT": "10/h"}
+    env = {
+        **live_env,
+        "LOGIN_RATE_LIMIT": "10/h",
+        "ROUTER_MAX_RETRIES": "0",
+        "BREAKER_FAILURE_THRESHOLD": "2",
+        "BREAKER_COOLDOWN_SECONDS": "60",
+    }
     with ExitStack() as stack:
         web = dict(stack.enter_context(_web_process(env)) for _ in range(2))
         port = free_port()
@@ -88,6 +96,41 @@ def test_turns_work_through_either_web_process(
         if served_by == set(cluster.web):
             break
     assert served_by == set(cluster.web), "nginx sent every turn to one process"
+
+
+def _turn_at(web_address: str, conversation: Conversation, cookie: str, text: str) -> Message:
+    """One turn straight at one web process (not through nginx); the saved reply."""
+    before = _last_reply_id(conversation)
+    socket = ChatSocket.open(f"http://{web_address}", conversation.id, cookie)
+    try:
+        socket.send_message(text)
+        reply = _wait_for_new_reply(conversation, after=before)
+        socket.receive_final(reply.id, timeout=30)
+    finally:
+        socket.close()
+    reply.refresh_from_db()
+    return reply
+
+
+def test_a_breaker_opened_by_one_process_is_respected_by_the_other(
+    cluster, simulator, openai_template, anthropic_template, make_user, session_cookie
+):
+    FallbackStep.objects.create(template=openai_template, model=anthropic_template.model)
+    user = make_user()
+    cookie = session_cookie(user)
+    conversation = Conversation.objects.create(user=user, template=openai_template)
+    primary = openai_template.model.name
+    simulator.post("/_sim/script", json={"model": primary, "status": 503, "times": 2})
+    first, second = cluster.web
+
+    for text in ("one", "two"):  # two failures on the first process open the breaker
+        assert _turn_at(first, conversation, cookie, text).status == Status.COMPLETE
+
+    _turn_at(second, conversation, cookie, "three")
+    log = RequestLog.objects.latest("created_at")
+    assert [a["outcome"] for a in log.attempts] == ["breaker_open", "ok"]
+    calls = [r for r in simulator.get("/_sim/requests").json()["requests"] if r["model"] == primary]
+    assert len(calls) == 2  # the second process never called the open model
 
 
 def test_login_throttling_counts_the_address_nginx_saw_not_a_forged_header(cluster):
@@ -158,7 +201,13 @@ def test_a_web_process_killed_mid_answer_loses_no_user_message(
 def _wait_for_new_reply(conversation: Conversation, *, after: int, timeout: float = 10) -> Message:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if reply := conversation.messages.filter(role="assistant", id__gt=after).first():
+        replies = conversation.messages.filter(role="assistant", id__gt=after)
+        if reply := replies.order_by("-id").first():
             return reply
         time.sleep(0.05)
     raise AssertionError("Retry started no new reply")
+
+
+def _last_reply_id(conversation: Conversation) -> int:
+    last = conversation.messages.filter(role="assistant").order_by("-id").first()
+    return last.id if last else 0
