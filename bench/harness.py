@@ -163,7 +163,7 @@ async def websocket_turn(base_url: str, cookie: str, conversation: str, text: st
             first = None
             async with asyncio.timeout(120):
                 async for frame in socket:
-                    if first is None and "-tail" in frame:
+                    if first is None and '-tail" hx-swap-oob' in frame:  # text, not the placeholder
                         first = time.monotonic() - sent
                     for _, status in _REPLY.findall(frame):
                         if status != "streaming":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ from devstack.services import free_port, wait_for_port
 
 LITELLM_VENV = DATA / "litellm-venv"
 MODEL = "gpt-4o-mini"
+LITELLM_KEY = "sk-bench-" + secrets.token_hex(16)  # the proxy refuses to start without one
 
 
 async def sdk_stream(base_url: str, api_key: str, model: str) -> tuple[float, float]:
@@ -109,7 +111,12 @@ def litellm_proxy(simulator: str) -> Iterator[str]:
     )
     port = free_port()
     # Offline: its bundled price map, no telemetry, no update checks.
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "PATH": "/usr/bin"}
+    env = {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_TELEMETRY": "False",
+        "LITELLM_MASTER_KEY": LITELLM_KEY,
+        "PATH": "/usr/bin",
+    }
     argv = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--port", str(port)]
     with process([*argv, "--num_workers", "1"], env):
         wait_for_port(port, timeout=120)
@@ -140,7 +147,7 @@ def measure_level(stack, concurrency: int, turns: int, litellm: str | None, api)
     if litellm:
 
         async def via_litellm(_):
-            return await sdk_stream(f"{litellm}/v1", "bench", MODEL)
+            return await sdk_stream(f"{litellm}/v1", LITELLM_KEY, MODEL)
 
         paths["litellm"] = via_litellm
 
