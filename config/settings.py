@@ -127,6 +127,12 @@ LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
 # switchboard_ratelimit_backend_errors_total counts it.
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
 RATELIMIT_USE_CACHE = "ratelimit"
+# Password reset: as throttled as the login, per address and per email; links live an hour.
+PASSWORD_RESET_RATE_LIMIT = env.str("PASSWORD_RESET_RATE_LIMIT", default="5/h")
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+# Outgoing email (password resets), e.g. smtp+tls://user:password@smtp.example.com:587.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Switchboard <noreply@localhost>")
 LOGIN_REDIRECT_URL = "chat:home"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -10,9 +10,12 @@ from django.conf import settings
 from django.test import Client
 from django.test.utils import override_settings
 
+from devstack.processes import ROOT
 from gateway.models import LanguageModel
 from prompts_admin.models import PromptTemplate
 from tests import live
+
+MAIL_DIR = ROOT / ".data" / "test" / f"mail-{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +67,12 @@ def live_env(django_db_setup, simulator_url) -> dict[str, str]:
     else:
         auth = options["USER"] + (f":{options['PASSWORD']}" if options.get("PASSWORD") else "")
         url = f"postgres://{auth}@{host}{port}/{options['NAME']}"
-    return {"DATABASE_URL": url, "SIMULATOR_URL": simulator_url}
+    return {
+        "DATABASE_URL": url,
+        "SIMULATOR_URL": simulator_url,
+        # Emails sent by app processes and the worker land as files tests can read.
+        "EMAIL_URL": f"filemail:///{MAIL_DIR}",  # django-environ drops one leading slash
+    }
 
 
 @pytest.fixture(scope="session")

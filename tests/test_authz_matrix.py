@@ -66,6 +66,10 @@ POLICIES: dict[str, tuple[str, str]] = {
     "readyz": (HEALTH, "GET"),
     "login": (PUBLIC, "GET"),
     "logout": (TO_LOGIN, "POST"),
+    "password_reset": (PUBLIC, "GET"),
+    "password_reset_done": (PUBLIC, "GET"),
+    "password_reset_confirm": (PUBLIC, "GET"),  # an invalid link says so, to anyone
+    "password_reset_complete": (PUBLIC, "GET"),
     "chat:home": (SIGNED_IN, "GET"),
     "chat:new": (SIGNED_IN, "POST"),
     "chat:conversation": (OWNED, "GET"),
@@ -94,7 +98,12 @@ def people(make_user, openai_template) -> dict:
     message = Message.objects.create(conversation=conversation, role="user", content="mine")
     return {
         "users": {"owner": owner, "other_user": other, "manager": manager, "prompt_editor": editor},
-        "objects": {"conversation_id": conversation.id, "message_id": message.id},
+        "objects": {
+            "conversation_id": conversation.id,
+            "message_id": message.id,
+            "uidb64": "MQ",
+            "token": "not-a-valid-token",
+        },
     }
 
 
