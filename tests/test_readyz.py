@@ -115,7 +115,7 @@ def test_readyz_names_redis_when_it_is_down_and_recovers(own_stack):
 
     restarted = time.monotonic()
     redis.start()  # same port, same password: the app's processes must find it again
-    back = wait_for_readyz(url, is_ready, timeout=45)
+    back = wait_for_readyz(url, is_ready, timeout=90)
     assert back.json()["failed"] == []
     assert_no_secrets(back, redis.password)
     print(f"ready again {time.monotonic() - restarted:.1f} s after Redis restarted")
