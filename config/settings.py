@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "knowledge",
     "chat",
     "observability",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -49,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "api.ratelimits.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -127,6 +129,15 @@ LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
 # switchboard_ratelimit_backend_errors_total counts it.
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
 RATELIMIT_USE_CACHE = "ratelimit"
+# Request rates by tier ("tier=count/period,..."); a tier missing from one uses its "default".
+# Counted per user (per client address for anonymous visitors) in Redis, shared by all processes.
+RATE_LIMITS_HTTP = env.dict("RATE_LIMITS_HTTP", default={"anonymous": "60/m", "default": "300/m"})
+RATE_LIMITS_API = env.dict("RATE_LIMITS_API", default={"default": "60/m"})
+RATE_LIMITS_CHAT = env.dict("RATE_LIMITS_CHAT", default={"default": "30/m"})
+# A user's tier by group ("group=tier,..."); the first listed group they are in wins.
+RATE_LIMIT_GROUP_TIERS = env.dict("RATE_LIMIT_GROUP_TIERS", default={})
+# Largest request body the OpenAI-compatible API reads.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=262_144)
 LOGIN_REDIRECT_URL = "chat:home"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -12,5 +12,6 @@ urlpatterns = [
     path("accounts/login/", login, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(settings.ADMIN_URL, admin.site.urls),
+    path("", include("api.urls")),
     path("", include("chat.urls")),
 ]
