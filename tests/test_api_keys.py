@@ -1,4 +1,4 @@
-"""Settings → API keys: created and shown once, stored hashed, listed by prefix, revoked; private."""
+"""Settings → API keys: shown once, stored hashed, listed by prefix, revoked; private to owners."""
 
 from __future__ import annotations
 
