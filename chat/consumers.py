@@ -48,7 +48,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None or len(text_data) > settings.CHAT_MAX_INPUT_CHARS * 2 + 4096:
+        if text_data is None:  # htmx sends text; binary frames come from something else
+            await self.send(fragments.error_html("The page sent something unreadable; reload it."))
+            return
+        if len(text_data) > settings.CHAT_MAX_INPUT_CHARS * 2 + 4096:
             await self.send(fragments.error_html("That message is too large to send."))
             await self.close(code=CLOSE_FRAME_TOO_LARGE)
             return
