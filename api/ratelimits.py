@@ -68,10 +68,13 @@ def wait_seconds(*, scope: str, who: str, tier: str) -> int | None:
 
 def user_wait_seconds(*, scope: str, user_id: int) -> int | None:
     """The wait for a signed-in user (API key owner, websocket sender), tier from their groups."""
-    from django.contrib.auth import get_user_model
+    tier = DEFAULT
+    if settings.RATE_LIMIT_GROUP_TIERS:  # only then is the user's group membership needed
+        from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.filter(pk=user_id).first() or AnonymousUser()
-    return wait_seconds(scope=scope, who=f"user:{user_id}", tier=tier_for(user))
+        user = get_user_model().objects.filter(pk=user_id).first() or AnonymousUser()
+        tier = tier_for(user)
+    return wait_seconds(scope=scope, who=f"user:{user_id}", tier=tier)
 
 
 async def user_wait_seconds_async(*, scope: str, user_id: int) -> int | None:

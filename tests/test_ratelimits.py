@@ -14,6 +14,7 @@ import openai
 import pytest
 from django.contrib.auth.models import Group
 from django.test import override_settings
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from api.keys import apikey_create
 from api.ratelimits import UNKNOWN_WAIT_SECONDS, wait_seconds
@@ -73,8 +74,9 @@ def test_a_limited_completion_is_a_rate_limit_error_and_saves_nothing(
 
 
 def test_limits_are_per_user(two_servers, make_user):
-    alice, bob = _sdk(two_servers[0], _key(make_user("alice"))), _sdk(
-        two_servers[1], _key(make_user("bob"))
+    alice, bob = (
+        _sdk(two_servers[0], _key(make_user("alice"))),
+        _sdk(two_servers[1], _key(make_user("bob"))),
     )
     for _ in range(4):
         alice.models.list()
@@ -159,3 +161,50 @@ def test_a_redis_outage_applies_the_fail_policy():
         assert wait_seconds(scope="api", who="user:1", tier="default") == UNKNOWN_WAIT_SECONDS
     with override_settings(CACHES=unreachable, RATELIMIT_FAIL_OPEN=True):
         assert wait_seconds(scope="api", who="user:1", tier="default") is None
+
+
+@pytest.fixture(scope="module")
+def browser(two_servers) -> Iterator[Browser]:
+    # As in test_browser.py: Playwright's sync API leaves a loop marked running in this thread.
+    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.mark.browser
+def test_the_chat_says_slow_down_and_keeps_the_draft(
+    browser, two_servers, make_user, openai_template, simulator
+):
+    server = two_servers[0]
+    make_user("alice")
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.add_init_script(
+        'document.addEventListener("htmx:wsOpen", () => { window.__wsOpened = true; });'
+    )
+    page.goto(f"{server}/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("a-long-test-password")
+    page.get_by_role("button", name="Log in").click()
+    page.locator("#new-chat").click()
+    page.wait_for_url(f"{server}/c/*/")
+    while not page.evaluate("window.__wsOpened === true"):
+        page.wait_for_timeout(20)
+    composer = page.locator("#composer-input")
+    replies = page.locator("#messages article.message.assistant")
+    for count, text in enumerate(["one", "two"], start=1):
+        composer.fill(text)
+        composer.press("Enter")
+        expect(replies).to_have_count(count)
+        expect(replies.last).to_have_attribute("data-status", "complete")
+
+    composer.fill("a third message, too soon")
+    composer.press("Enter")
+    expect(page.locator("#chat-error")).to_contain_text("Slow down")
+    expect(composer).to_have_value("a third message, too soon")
+    expect(replies).to_have_count(2)
+    page.close()
