@@ -189,9 +189,7 @@ def test_a_failure_mid_stream_raises_in_the_sdk_and_keeps_the_partial_reply(
     sdk, simulator, openai_template
 ):
     words = " ".join(f"t{i}" for i in range(40))
-    simulator.post(
-        "/_sim/script", json={"reply": words, "disconnect_after": 10, "times": 0}
-    )
+    simulator.post("/_sim/script", json={"reply": words, "disconnect_after": 10, "times": 0})
     stream = sdk.chat.completions.create(
         model="openai-assistant", messages=[{"role": "user", "content": "go"}], stream=True
     )
