@@ -7,6 +7,7 @@ import json
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from api.ratelimits import user_wait_seconds_async
 from chat import fragments
 from chat.generation import request_resync, request_stop, start_generation, view_group
 from chat.models import Conversation
@@ -19,6 +20,12 @@ CLOSE_FRAME_TOO_LARGE = 4009
 
 def _owns(user_id: int, conversation_id) -> bool:
     return Conversation.objects.filter(id=conversation_id, user_id=user_id).exists()
+
+
+def slow_down_message(wait: int) -> str:
+    return (
+        f"Slow down: you are sending messages too fast. Try again in {wait} s; your draft is kept."
+    )
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -41,7 +48,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None or len(text_data) > settings.CHAT_MAX_INPUT_CHARS * 2 + 4096:
+        if text_data is None:  # htmx sends text; binary frames come from something else
+            await self.send(fragments.error_html("The page sent something unreadable; reload it."))
+            return
+        if len(text_data) > settings.CHAT_MAX_INPUT_CHARS * 2 + 4096:
             await self.send(fragments.error_html("That message is too large to send."))
             await self.close(code=CLOSE_FRAME_TOO_LARGE)
             return
@@ -50,6 +60,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             action = payload.get("action", "send")
         except (ValueError, AttributeError):
             await self.send(fragments.error_html("The page sent something unreadable; reload it."))
+            return
+        if action in ("send", "retry") and (
+            wait := await user_wait_seconds_async(scope="chat", user_id=self.scope["user"].id)
+        ):
+            # Sent through the error path: the page shows it and keeps the unsent draft.
+            await self.send(fragments.error_html(slow_down_message(wait)))
             return
         if action == "stop":
             await request_stop(self.conversation_id)

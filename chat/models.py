@@ -4,6 +4,11 @@ from django.conf import settings
 from django.db import models
 
 
+class Source(models.TextChoices):
+    CHAT = "chat", "Chat"
+    API = "api", "API"  # created by a /v1/chat/completions call; not listed in the chat sidebar
+
+
 class Conversation(models.Model):
     # A random id: conversation URLs must not be guessable or enumerable.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -12,6 +17,7 @@ class Conversation(models.Model):
     )
     template = models.ForeignKey("prompts_admin.PromptTemplate", on_delete=models.PROTECT)
     title = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CHAT)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

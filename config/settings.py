@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "knowledge",
     "chat",
     "observability",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -49,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "api.ratelimits.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -133,6 +135,15 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 # Outgoing email (password resets), e.g. smtp+tls://user:password@smtp.example.com:587.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Switchboard <noreply@localhost>")
+# Request rates by tier ("tier=count/period,..."); a tier missing from one uses its "default".
+# Counted per user (per client address for anonymous visitors) in Redis, shared by all processes.
+RATE_LIMITS_HTTP = env.dict("RATE_LIMITS_HTTP", default={"anonymous": "60/m", "default": "300/m"})
+RATE_LIMITS_API = env.dict("RATE_LIMITS_API", default={"default": "60/m"})
+RATE_LIMITS_CHAT = env.dict("RATE_LIMITS_CHAT", default={"default": "30/m"})
+# A user's tier by group ("group=tier,..."); the first listed group they are in wins.
+RATE_LIMIT_GROUP_TIERS = env.dict("RATE_LIMIT_GROUP_TIERS", default={})
+# Largest request body the OpenAI-compatible API reads.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=262_144)
 LOGIN_REDIRECT_URL = "chat:home"
 LOGOUT_REDIRECT_URL = "login"
 

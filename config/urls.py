@@ -29,5 +29,6 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path(settings.ADMIN_URL, admin.site.urls),
+    path("", include("api.urls")),
     path("", include("chat.urls")),
 ]
