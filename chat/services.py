@@ -55,10 +55,10 @@ def conversation_set_archived(*, conversation: Conversation, archived: bool) -> 
 
 def conversation_set_generated_title(*, conversation_id: UUID, title: str) -> bool:
     """Store a generated title unless the user named the conversation meanwhile."""
-    title = " ".join(title.strip().strip("\"'").split())[:TITLE_LENGTH]
+    title = " ".join(title.split()).strip("\"'").rstrip(".!?:;").strip("\"'")[:TITLE_LENGTH]
     if not title:
         return False
-    # Not .update(): the sidebar orders by updated_at, which only save() moves.
+    # update(), not save(): a title arriving later must not move the chat up the sidebar.
     return bool(Conversation.objects.filter(id=conversation_id, title="").update(title=title))
 
 

@@ -153,7 +153,7 @@
       }
     });
 
-    composer.addEventListener("htmx:wsBeforeSend", function () {
+    chat.addEventListener("htmx:wsBeforeSend", function () {  // any request: send, retry, edit…
       document.getElementById("chat-error").textContent = "";
     });
 
