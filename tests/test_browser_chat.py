@@ -410,3 +410,24 @@ def test_provider_unavailable_is_explained_inline_with_what_to_do(
     expect(_last_reply(page)).to_have_attribute("data-status", "complete")
     expect(page.locator("#chat-error")).to_be_empty()
     assert re.search(r"\S", _last_reply(page).locator(".message-body").inner_text())
+
+
+def test_sending_while_a_reply_is_written_explains_what_to_do_and_keeps_the_draft(
+    page, app_server, simulator, openai_template, make_user
+):
+    make_user("bea", PASSWORD)
+    _script(simulator, " ".join(f"word{i}" for i in range(200)), tokens_per_s=15)
+    open_new_chat(page, app_server, "bea")
+    send(page, "A long one please")
+    expect(_last_reply(page).locator(".message-body")).to_contain_text("word3")
+
+    send(page, "My next question")
+    expect(page.get_by_role("alert")).to_contain_text("Wait for it, or press Stop")
+    expect(page.locator("#composer-input")).to_have_value("My next question")
+    page.get_by_role("button", name="Stop").click()
+    expect(_last_reply(page)).to_have_attribute("data-status", "cancelled")
+    page.locator("#composer-input").press("Enter")  # the kept draft goes out as it is
+    expect(page.locator("#messages article.message.user").last).to_contain_text(
+        "My next question"
+    )
+    expect(page.locator("#composer-input")).to_have_value("")
