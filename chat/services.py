@@ -114,7 +114,10 @@ def turn_begin(
         user_message = _message_to_answer_again(conversation, regenerate_of)
     else:
         if edit_of is not None:
-            parent_id = conversation.messages.get(id=edit_of, role=Role.USER).parent_id
+            edited = conversation.messages.filter(id=edit_of, role=Role.USER).first()
+            if edited is None:  # not a message of this conversation: nothing to edit
+                raise NothingToRetry
+            parent_id = edited.parent_id
         else:
             parent_id = selectors.current_leaf_id(conversation)
         user_message = Message.objects.create(

@@ -283,7 +283,11 @@ def test_a_375px_screen_shows_the_composer_and_the_last_message(
     assert _in_viewport(page, "#composer-input")
     assert _in_viewport(page, "#composer .send")
     assert _in_viewport(page, f"{REPLIES}:last-of-type .message-body")
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate("document.body.scrollWidth <= window.innerWidth")
+    for control in ("Conversations", "Dark mode", "Log out"):  # the top bar fits
+        assert page.get_by_role("button", name=control).evaluate(
+            "e => e.getBoundingClientRect().right <= window.innerWidth"
+        ), control
     # The conversation list is a drawer behind a labelled button.
     expect(page.locator("#sidebar")).to_be_hidden()
     page.get_by_role("button", name="Conversations").click()

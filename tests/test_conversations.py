@@ -188,3 +188,16 @@ def test_a_new_conversation_uses_the_assistant_picked(
     assert "Claude assistant" in page and "OpenAI assistant" in page
     client.post("/c/new/", {"template": anthropic_template.id})
     assert Conversation.objects.get().template == anthropic_template
+
+
+def test_editing_or_regenerating_a_message_of_another_conversation_is_refused(
+    conversation, make_user, openai_template
+):
+    other = Conversation.objects.create(user=make_user("bob"), template=openai_template)
+    theirs = _turn(other, "Bob's question")
+    _answer(theirs, "Bob's answer")
+    with pytest.raises(services.NothingToRetry):
+        _turn(conversation, "hijack", edit_of=theirs.user_message_id)
+    with pytest.raises(services.NothingToRetry):
+        _turn(conversation, None, regenerate_of=theirs.reply_id)
+    assert not conversation.messages.exists()
