@@ -207,6 +207,8 @@ def test_code_is_highlighted_and_copied_to_the_clipboard(
     ), "keywords are coloured by static/chat/pygments.css"
     expect(reply.locator("table td").first).to_have_text("Ada")
 
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "code.png")
     reply.get_by_role("button", name="Copy code").click()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == 'def greet(name):\n    return f"Hello, {name}!"\n'
