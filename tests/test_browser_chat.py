@@ -52,9 +52,11 @@ def _last_reply(page: Page):
 
 
 def _wait_complete(page: Page, text: str) -> None:
+    """The newest reply shows `text` and is finished. Text first: until then an earlier,
+    finished reply may still be the last one on the page."""
     reply = _last_reply(page)
-    expect(reply).to_have_attribute("data-status", "complete")
     expect(reply.locator(".message-body")).to_contain_text(text)
+    expect(reply).to_have_attribute("data-status", "complete")
 
 
 def test_regenerate_keeps_both_answers_as_versions_to_page_through(
