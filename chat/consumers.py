@@ -26,6 +26,27 @@ def slow_down_message(wait: int) -> str:
     return (
         f"Slow down: you are sending messages too fast. Try again in {wait} s; your draft is kept."
     )
+def _message_id(payload: dict) -> int | None:
+    value = payload.get("message_id")
+    return int(value) if isinstance(value, str | int) and str(value).isdigit() else None
+
+
+def turn_from(payload: dict, user_id: int, conversation_id) -> Turn | None:
+    """The turn a send, retry, regenerate or edit frame asks for; None if it is malformed."""
+    action, text = payload.get("action", "send"), payload.get("message")
+    client_id = payload.get("client_id") if isinstance(payload.get("client_id"), str) else ""
+    turn = Turn(user_id, conversation_id, text="", client_id=client_id[:64])
+    if action == "retry":
+        turn.retry = True
+    elif action == "regenerate" and (message_id := _message_id(payload)):
+        turn.regenerate_of = message_id
+    elif action == "edit" and isinstance(text, str) and (message_id := _message_id(payload)):
+        turn.text, turn.edit_of = text, message_id
+    elif action == "send" and isinstance(text, str):
+        turn.text = text
+    else:
+        return None
+    return turn
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -61,23 +82,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except (ValueError, AttributeError):
             await self.send(fragments.error_html("The page sent something unreadable; reload it."))
             return
-        if action in ("send", "retry") and (
+        if action in ("send", "retry", "regenerate", "edit") and (
             wait := await user_wait_seconds_async(scope="chat", user_id=self.scope["user"].id)
         ):
             # Sent through the error path: the page shows it and keeps the unsent draft.
-            await self.send(fragments.error_html(slow_down_message(wait)))
+            await self.send(fragments.error_html(slow_down_message(wait), "rate_limited"))
             return
         if action == "stop":
             await request_stop(self.conversation_id)
-        elif action == "retry":
-            turn = Turn(self.scope["user"].id, self.conversation_id, text="", retry=True)
-            start_generation(turn, reply_channel=self.channel_name)
-        elif action == "send" and isinstance(payload.get("message"), str):
-            turn = Turn(
-                user_id=self.scope["user"].id,
-                conversation_id=self.conversation_id,
-                text=payload["message"],
-            )
+        elif action == "sync":  # the page reconnected: bring it up to date, then the live reply
+            sync = in_db_thread(fragments.conversation_sync_html)
+            await self.send(await sync(self.conversation_id))
+            await request_resync(self.conversation_id)
+        elif turn := turn_from(payload, self.scope["user"].id, self.conversation_id):
             start_generation(turn, reply_channel=self.channel_name)
         else:
             await self.send(fragments.error_html("The page sent an unknown request; reload it."))

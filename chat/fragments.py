@@ -6,12 +6,34 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 from django.utils.safestring import SafeString
 
-from chat.models import Message
+from chat import selectors
+from chat.models import Conversation, Message
 from chat.streaming import StreamingReply
+
+NEW_TITLE = "New chat"
 
 
 def message_html(message: Message, *, oob: bool = False) -> str:
     return render_to_string("chat/_message.html", {"message": message, "oob": oob})
+
+
+def transcript_html(path: list[Message]) -> str:
+    """Every message of the branch shown, replacing the page's: after a branch change."""
+    inner = "".join(message_html(m) for m in path)
+    return f'<div id="messages" hx-swap-oob="innerHTML">{inner}</div>'
+
+
+def conversation_sync_html(conversation_id) -> str:
+    """The conversation as saved, for a page that reconnects: it may have missed anything."""
+    conversation = Conversation.objects.get(id=conversation_id)
+    path = selectors.active_path(conversation)
+    streaming = any(m.is_streaming for m in path)
+    return (
+        transcript_html(path)
+        + conversation_title_html(conversation.id, conversation.title)
+        + turn_state_html("streaming" if streaming else "idle")
+        + composer_ack_html(selectors.last_sent_client_id(conversation))
+    )
 
 
 def appended_messages_html(*messages: Message) -> str:
@@ -36,8 +58,8 @@ def reply_snapshot_html(message: Message, reply: StreamingReply) -> str:
 
 
 def conversation_title_html(conversation_id, title: str) -> str:
-    """The title set by the first message, in the header and the sidebar."""
-    text = escape(title or "New conversation")
+    """The conversation's title, in the header and the sidebar."""
+    text = escape(title or NEW_TITLE)
     return (
         f'<span id="conversation-title" hx-swap-oob="innerHTML">{text}</span>'
         f'<span id="conv-{conversation_id.hex}" hx-swap-oob="innerHTML">{text}</span>'
@@ -48,10 +70,11 @@ def turn_state_html(state: str) -> str:
     return f'<div id="turn-state" data-state="{state}" hx-swap-oob="true"></div>'
 
 
-def composer_ack_html(user_message_id: int) -> str:
-    """Tells the page its draft was saved, so it may clear the composer (chat.js)."""
-    return f'<div id="composer-ack" data-ack="{user_message_id}" hx-swap-oob="true"></div>'
+def composer_ack_html(client_id: str) -> str:
+    """Tells the page its draft `client_id` was saved, so it may clear the composer (chat.js)."""
+    return f'<div id="composer-ack" data-ack="{escape(client_id)}" hx-swap-oob="true"></div>'
 
 
-def error_html(text: str) -> str:
-    return render_to_string("chat/_error.html", {"text": text})
+def error_html(text: str, kind: str = "") -> str:
+    """An inline error under the transcript; `kind` (the pipeline's Error.kind) for styling."""
+    return render_to_string("chat/_error.html", {"text": text, "kind": kind})

@@ -15,10 +15,11 @@ from uuid import UUID
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import fragments
+from chat import fragments, selectors
 from chat.control import control_bus
-from chat.models import Message
+from chat.models import Message, Status
 from chat.streaming import StreamingReply
+from chat.titles import enqueue_title
 from gateway.db import in_db_thread
 from gateway.events import Accepted, Delta, Error
 from gateway.pipeline import Turn, run_turn
@@ -60,6 +61,10 @@ async def request_resync(conversation_id: UUID) -> None:
 def _load_messages(*ids: int) -> list[Message]:
     by_id = Message.objects.select_related("conversation").in_bulk(ids)
     return [by_id[i] for i in ids]
+
+
+def _transcript(conversation) -> str:
+    return fragments.transcript_html(selectors.active_path(conversation))
 
 
 class Generation:
@@ -132,27 +137,32 @@ class Generation:
             # Only an accepted turn owns the conversation's reply: register it now.
             control_bus().register(self.turn.conversation_id, self.on_request)
             conversation = user_message.conversation
-            if event.retry:  # the user's message is on the page already
-                appended = fragments.appended_messages_html(self.reply)
+            if event.retry or self.turn.edit_of:  # a new branch: show the whole new path
+                appended = await in_db_thread(_transcript)(conversation)
             else:
-                await self._tell_sender(fragments.composer_ack_html(user_message.id))
+                ack = self.turn.client_id or str(user_message.id)
+                await self._tell_sender(fragments.composer_ack_html(ack))
                 appended = fragments.appended_messages_html(user_message, self.reply)
             await self._publish(
                 fragments.turn_state_html("streaming")
                 + appended
                 + fragments.conversation_title_html(conversation.id, conversation.title)
             )
+        elif isinstance(event, Error) and event.kind == "already_sent":
+            await self._tell_sender(fragments.composer_ack_html(self.turn.client_id))
         elif isinstance(event, Error):
-            await self._tell_sender(fragments.error_html(event.message))
+            await self._tell_sender(fragments.error_html(event.message, event.kind))
 
     async def _finish(self) -> None:
         """Replace the streamed reply with its saved, canonical rendering."""
         if self.reply is None:
             return
-        (saved,) = await in_db_thread(_load_messages)(self.reply.id)
+        saved = await in_db_thread(selectors.message_with_branch)(self.reply.id)
         await self._publish(
             fragments.message_html(saved, oob=True) + fragments.turn_state_html("idle")
         )
+        if saved.status == Status.COMPLETE and not saved.conversation.title:
+            await in_db_thread(enqueue_title)(saved.conversation_id)
 
     async def _publish(self, html: str) -> None:
         await self.layer.group_send(

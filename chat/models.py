@@ -1,7 +1,12 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
+
+# The text-search configuration of the search index and of every query that must use it.
+SEARCH_CONFIG = "english"
 
 
 class Source(models.TextChoices):
@@ -18,12 +23,20 @@ class Conversation(models.Model):
     template = models.ForeignKey("prompts_admin.PromptTemplate", on_delete=models.PROTECT)
     title = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.CHAT)
+    archived = models.BooleanField(default=False)
+    # The last message of the branch the user is looking at; the path to it is the transcript.
+    current_leaf = models.ForeignKey(
+        "chat.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["user", "-updated_at"])]
+        indexes = [
+            models.Index(fields=["user", "-updated_at"]),
+            GinIndex(SearchVector("title", config=SEARCH_CONFIG), name="conversation_title_search"),
+        ]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.id}"
@@ -47,6 +60,12 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
+    # The message this one follows. Siblings (same parent) are regenerated replies or edits.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    # Chosen by the page per draft, so a message re-sent after a reconnect is saved once.
+    client_id = models.CharField(max_length=64, blank=True)
     role = models.CharField(max_length=20, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
@@ -64,14 +83,22 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["status", "updated_at"])]
+        indexes = [
+            models.Index(fields=["status", "updated_at"]),
+            GinIndex(SearchVector("content", config=SEARCH_CONFIG), name="message_content_search"),
+        ]
         constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="one_message_per_client_id",
+            ),
             # At most one reply is being generated per conversation at any time.
             models.UniqueConstraint(
                 fields=["conversation"],
                 condition=models.Q(status="streaming"),
                 name="one_streaming_message_per_conversation",
-            )
+            ),
         ]
 
     def __str__(self) -> str:

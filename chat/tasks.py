@@ -1,8 +1,10 @@
 from datetime import timedelta
+from uuid import UUID
 
 from celery import shared_task
 from django.conf import settings
 
+from chat import titles
 from chat.services import interrupt_stale_streams as interrupt
 
 
@@ -18,3 +20,9 @@ def send_email(*, subject: str, body: str, to: list[str]) -> None:
     from django.core.mail import send_mail
 
     send_mail(subject, body, None, to)
+
+
+@shared_task(ignore_result=True)
+def generate_conversation_title(conversation_id: str) -> None:
+    """Name a conversation after its first exchange (best effort: see chat.titles)."""
+    titles.generate_title(UUID(conversation_id))

@@ -234,6 +234,9 @@ CHAT_HISTORY_MESSAGES = env.int("CHAT_HISTORY_MESSAGES", default=20)
 CHAT_STREAM_WINDOW_MS = env.int("CHAT_STREAM_WINDOW_MS", default=30)
 CHAT_SAVE_INTERVAL_MS = env.int("CHAT_SAVE_INTERVAL_MS", default=500)
 CHAT_STALE_STREAM_SECONDS = env.int("CHAT_STALE_STREAM_SECONDS", default=120)
+# Conversation titles: a cheap model's name (empty: the conversation's own model).
+CHAT_TITLE_MODEL = env.str("CHAT_TITLE_MODEL", default="")
+CHAT_TITLE_TIMEOUT_SECONDS = env.float("CHAT_TITLE_TIMEOUT_SECONDS", default=15.0)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from chat.models import Status
 from chat.services import (
+    AlreadySent,
     ConversationBusy,
     NothingToRetry,
     reply_assign_model,
@@ -47,6 +48,7 @@ CUT_OFF = (
 MISCONFIGURED = "The assistant is misconfigured right now. Your message is saved; we are on it."
 INTERNAL = "Something went wrong while writing the reply. Your message is saved; try again."
 BUSY = "A reply is still being written in this conversation. Wait for it, or press Stop."
+ALREADY_SENT = "That message was already sent."
 _OPERATOR_KINDS = {"auth", "bad_request", "not_found"}
 
 
@@ -58,6 +60,12 @@ class Turn:
     request_id: UUID = field(default_factory=uuid.uuid4)
     # Answer the user's last message again (after a failed or interrupted reply).
     retry: bool = False
+    # Branches (chat.services.turn_begin): a new answer to the message before this reply,
+    # or `text` as a new version of this user message; both kept as siblings of the old.
+    regenerate_of: int | None = None
+    edit_of: int | None = None
+    # The page's id for this draft: a re-send after a reconnect is not saved twice.
+    client_id: str = ""
     # Set by the transport before it cancels the turn, to tell a Stop from a shutdown.
     stop_requested: bool = False
 
@@ -93,17 +101,24 @@ class ReplyProgress:
 
 
 async def run_turn(turn: Turn) -> AsyncIterator[Event]:
-    if not turn.retry and (problem := input_problem(turn.text)):
+    answer_again = turn.retry or turn.regenerate_of is not None
+    if not answer_again and (problem := input_problem(turn.text)):
         yield Error("invalid_input", problem)
         return
     try:
         saved = await save_input(
             user_id=turn.user_id,
             conversation_id=turn.conversation_id,
-            text=None if turn.retry else turn.text,
+            text=None if answer_again else turn.text,
+            client_id=turn.client_id,
+            regenerate_of=turn.regenerate_of,
+            edit_of=turn.edit_of,
         )
     except ConversationBusy:
         yield Error("busy", BUSY)
+        return
+    except AlreadySent:
+        yield Error("already_sent", ALREADY_SENT)
         return
     except NothingToRetry:
         yield Error("invalid_input", "There is no message to answer again.")
@@ -119,7 +134,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         saved.reply_id,
         template.model.name,
         endpoint.simulated,
-        retry=turn.retry,
+        retry=answer_again,
     )
 
     progress = ReplyProgress(reply_id=saved.reply_id)

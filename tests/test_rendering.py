@@ -38,7 +38,8 @@ def test_markdown_renders_lists_emphasis_tables_and_code():
     html = render_markdown(
         "**bold**\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n```\ncode\n```"
     )
-    for tag in ("<strong>bold</strong>", "<li>a</li>", "<table>", "<pre><code>code"):
+    code = '<pre class="highlight"><code>code'
+    for tag in ("<strong>bold</strong>", "<li>a</li>", "<table>", code):
         assert tag in html
 
 
