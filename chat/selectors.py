@@ -29,11 +29,12 @@ def history_before(conversation_id: UUID, message_id: int, limit: int) -> list[d
 
     Replies that failed or broke off are left out: providers refuse empty turns, and a broken
     half-answer would be taken as the model's own, to be continued rather than retried.
+    Blocked turns are left out too: a message a guardrail stopped must never reach a model.
     """
     rows = (
         Message.objects.filter(conversation_id=conversation_id, id__lt=message_id)
         .exclude(role=Role.ASSISTANT, content="")
-        .exclude(status__in=[Status.STREAMING, Status.FAILED, Status.INTERRUPTED])
+        .exclude(status__in=[Status.STREAMING, Status.FAILED, Status.INTERRUPTED, Status.BLOCKED])
         .order_by("-id")
         .values("role", "content")[:limit]
     )
