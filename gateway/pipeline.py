@@ -165,7 +165,12 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     ids = {"request_id": turn.request_id, "user_id": turn.user_id, "template_id": template.id}
     reply_guard, blocked = None, None
     try:
-        guard = await guard_input(template=template, user_message_id=saved.user_message_id, **ids)
+        guard = await guard_input(
+            template=template,
+            user_message_id=saved.user_message_id,
+            request_id=turn.request_id,
+            user_id=turn.user_id,
+        )
         if guard.verdict.blocked:  # the message stays saved, marked blocked, and is never sent
             raise TurnBlocked(guard.verdict, "input")
         reply_guard = guard.reply_guard()

@@ -38,7 +38,10 @@ _LEET = str.maketrans("0134578@$|!", "oieastbasil")
 _NOT_LETTERS = re.compile(r"[\W\d_]+")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 _BASE64_URL = re.compile(r"(?<![A-Za-z0-9_=-])[A-Za-z0-9_-]{16,}={0,2}(?![A-Za-z0-9_=-])")
-_HEX = re.compile(r"(?:(?:\\x|0x)?[0-9a-fA-F]{2}[\s:,]?){8,}")
+_HEX = re.compile(
+    r"(?<![0-9A-Za-z])(?:(?:\\x|0x)?[0-9a-fA-F]{2}){8,}(?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}[\s:,]){7,}[0-9a-fA-F]{2}(?![0-9A-Za-z])"
+)
 _MAX_PAYLOADS = 8
 
 

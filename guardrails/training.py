@@ -14,6 +14,9 @@ from guardrails.normalize import canonical
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_FILES = ("injection_train.jsonl", "jailbreak_train.jsonl")
+# Written by the project: benign prompts that say "ignore", "system", "instructions" (the public
+# sets have almost none, so a classifier learns those words as attack signals).
+HARD_NEGATIVES = Path(__file__).parent / "data" / "benign_mentions_train.jsonl"
 # Out-of-fold false-positive rate the default threshold is set for (the floor is 3 %).
 TARGET_FPR = 0.02
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from guardrails.classifier import ARTIFACT
 from guardrails.selectors import reviewed_examples
-from guardrails.training import TRAIN_FILES, evaldata_dir, read_labelled, train
+from guardrails.training import HARD_NEGATIVES, TRAIN_FILES, evaldata_dir, read_labelled, train
 
 
 class Command(BaseCommand):
@@ -29,6 +29,7 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"not found in {data}: {', '.join(missing)}")
         examples = [row for name in TRAIN_FILES for row in read_labelled(data / name)]
+        examples += read_labelled(HARD_NEGATIVES)
         reviewed = reviewed_examples() if include_reviewed else []
         classifier, meta = train(examples + reviewed)
         classifier.save(out, meta={**meta, "reviewed_rows": len(reviewed)})
