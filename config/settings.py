@@ -210,7 +210,7 @@ CHAT_STREAM_WINDOW_MS = env.int("CHAT_STREAM_WINDOW_MS", default=30)
 CHAT_SAVE_INTERVAL_MS = env.int("CHAT_SAVE_INTERVAL_MS", default=500)
 CHAT_STALE_STREAM_SECONDS = env.int("CHAT_STALE_STREAM_SECONDS", default=120)
 # Reply text held back from the browser until the output guard has judged it (characters).
-GUARDRAILS_HOLDBACK_CHARS = env.int("GUARDRAILS_HOLDBACK_CHARS", default=80)
+GUARDRAILS_HOLDBACK_CHARS = env.int("GUARDRAILS_HOLDBACK_CHARS", default=32)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -72,6 +72,8 @@ def injection_score(text: str, *, use_classifier: bool = True) -> tuple[float, t
     rules = tuple(sorted(hits))
     if use_classifier and (model := default_classifier()) is not None:
         judged = [readings.canonical, *(canonical(p) for p in readings.payloads)]
+        if readings.leetish:
+            judged.append(readings.deleeted)
         probability = max(model.probability(t) for t in judged)
         learned = _calibrated(probability, model.threshold)
         if learned >= 0.5:

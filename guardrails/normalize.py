@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -36,22 +35,33 @@ _HOMOGLYPHS = str.maketrans(
 )
 _LEET = str.maketrans("0134578@$|!", "oieastbasil")
 _NOT_LETTERS = re.compile(r"[\W\d_]+")
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
-_BASE64_URL = re.compile(r"(?<![A-Za-z0-9_=-])[A-Za-z0-9_-]{16,}={0,2}(?![A-Za-z0-9_=-])")
+# Standard and URL-safe alphabets in one pass; URL-safe runs are mapped back before decoding.
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_URLSAFE = str.maketrans("-_", "+/")
 _HEX = re.compile(
     r"(?<![0-9A-Za-z])(?:(?:\\x|0x)?[0-9a-fA-F]{2}){8,}(?![0-9A-Za-z])"
     r"|(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}[\s:,]){7,}[0-9a-fA-F]{2}(?![0-9A-Za-z])"
 )
 _MAX_PAYLOADS = 8
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM",
+)
+# A digit or symbol between letters ("1gn0re", "pr3v10us"): worth reading as leetspeak.
+_LEETISH = re.compile(r"[a-z][0134578@$|!]+[a-z]")
 
 
 def strip_invisible(text: str) -> str:
     """Remove characters that render as nothing: safe to apply to what goes to the provider."""
+    if text.isascii():  # every invisible character is outside ASCII
+        return text
     return _TAG_CHARS.sub("", text.translate(_INVISIBLE))
 
 
 def canonical(text: str) -> str:
     """NFKC, invisible characters removed, homoglyphs mapped to Latin, case folded."""
+    if text.isascii():  # nothing to fold but case
+        return text.lower()
     text = unicodedata.normalize("NFKC", strip_invisible(text))
     return text.casefold().translate(_HOMOGLYPHS)
 
@@ -80,20 +90,18 @@ def _printable(raw: bytes) -> str | None:
 def decoded_payloads(text: str) -> list[str]:
     """Readable text hidden in base64 (standard or URL-safe) or hex runs of `text`."""
     found: list[str] = []
-    for pattern, decode in (
-        (_BASE64, base64.b64decode),
-        (_BASE64_URL, base64.urlsafe_b64decode),
-    ):
-        for match in pattern.finditer(text):
-            token = match.group()
-            try:
-                raw = decode(token + "=" * (-len(token) % 4))
-            except (binascii.Error, ValueError):
-                continue
-            if (plain := _printable(raw)) and plain not in found:
-                found.append(plain)
-            if len(found) >= _MAX_PAYLOADS:
-                return found
+    for match in _BASE64.finditer(text):
+        token = match.group().translate(_URLSAFE)
+        if token.isalpha() or token.isdigit():
+            continue  # a plain long word or number, not an encoding
+        try:
+            raw = base64.b64decode(token + "=" * (-len(token) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        if (plain := _printable(raw)) and plain not in found:
+            found.append(plain)
+        if len(found) >= _MAX_PAYLOADS:
+            return found
     for match in _HEX.finditer(text):
         digits = re.sub(r"\\x|0x|[\s:,]", "", match.group())
         try:
@@ -115,20 +123,28 @@ class Readings:
     rot13: str
     payloads: list[str] = field(default_factory=list)
 
+    @property
+    def leetish(self) -> bool:
+        """The text has enough leetspeak to be read (and classified) de-leeted as well."""
+        return self.deleeted != self.canonical
+
     def for_patterns(self) -> list[tuple[str, str]]:
-        """(name, text) pairs that the phrase heuristics run over."""
-        readings = [("text", self.canonical), ("leet", self.deleeted), ("rot13", self.rot13)]
+        """(name, text) pairs that the phrase heuristics run over: only readings that differ."""
+        readings = [("text", self.canonical), ("rot13", self.rot13)]
+        if self.leetish:
+            readings.append(("leet", self.deleeted))
         readings += [("encoded", canonical(p)) for p in self.payloads]
         return readings
 
 
 def read(text: str) -> Readings:
     text_c = canonical(text)
-    deleeted = deleet(text_c)
+    # De-leeted only where leetspeak is plausible: digits in words are common ("3rd", "mp3").
+    deleeted = deleet(text_c) if len(_LEETISH.findall(text_c)) >= 2 else text_c
     return Readings(
         canonical=text_c,
         deleeted=deleeted,
         squeezed=letters_only(deleeted),
-        rot13=codecs.encode(text_c, "rot13"),
-        payloads=decoded_payloads(strip_invisible(text)),
+        rot13=text_c.translate(_ROT13),
+        payloads=decoded_payloads(text if text.isascii() else strip_invisible(text)),
     )

@@ -99,6 +99,11 @@ class Detector:
     type: str
     pattern: re.Pattern
     valid: Callable[[re.Match], bool] = _always
+    # Substrings one of which every match contains ("" = a digit): a cheap `in` test first.
+    needs: tuple[str, ...] = ("",)
+
+    def applies(self, text: str, has_digit: bool) -> bool:
+        return any((t in text) if t else has_digit for t in self.needs)
 
 
 # Order matters: an earlier finding claims its characters (a card is not also a phone number).
@@ -108,11 +113,17 @@ DETECTORS: tuple[Detector, ...] = (
         re.compile(
             r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )*PRIVATE KEY-----|\Z)"
         ),
+        needs=("PRIVATE KEY-----",),
     ),
-    Detector("AWS_ACCESS_KEY", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
+    Detector(
+        "AWS_ACCESS_KEY",
+        re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+        needs=("AKIA", "ASIA", "ABIA", "ACCA"),
+    ),
     Detector(
         "AWS_SECRET_KEY",
         re.compile(r"(?i)(?<=aws_secret_access_key)\s*[=:]\s*[\"']?[A-Za-z0-9/+]{40}\b"),
+        needs=("ws_secret_access_key", "WS_SECRET_ACCESS_KEY"),
     ),
     Detector(
         "API_TOKEN",
@@ -122,16 +133,19 @@ DETECTORS: tuple[Detector, ...] = (
             r"|\bAIza[0-9A-Za-z_-]{35}\b"
             r"|\bxox[abprs]-[0-9A-Za-z-]{10,}\b"
         ),
+        needs=("sk-", "sk_live_", "rk_live_", "AIza", "xox"),
     ),
     Detector(
         "GITHUB_TOKEN",
         re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}\b"),
+        needs=("gh", "github_pat_"),
     ),
     Detector(
         "EMAIL",
         re.compile(
             r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
         ),
+        needs=("@",),
     ),
     Detector(
         "IBAN",
@@ -149,11 +163,17 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "IP_ADDRESS",
         re.compile(
-            r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.]|\.\d)"
-            r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![\w:])"
-            r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:?){1,6}(?![\w:])"
+            r"(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d.]|\.\d)"
         ),
         _ip,
+        needs=(".",),
+    ),
+    # IPv6: any run of hex digits and colons with two colons or more, then `ipaddress` decides.
+    Detector(
+        "IP_ADDRESS",
+        re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![\w:])"),
+        _ip,
+        needs=(":",),
     ),
     Detector(
         "PHONE",
@@ -174,10 +194,13 @@ def find_pii(text: str, *, types: frozenset[str] | None = None) -> list[Finding]
     """Every validated finding, earliest first, non-overlapping."""
     if not _MAYBE.search(text):
         return []
+    has_digit = any(ch.isdigit() for ch in text)
     findings: list[Finding] = []
     claimed: list[tuple[int, int]] = []
     for detector in DETECTORS:
         if types is not None and detector.type not in types:
+            continue
+        if not detector.applies(text, has_digit):
             continue
         for match in detector.pattern.finditer(text):
             start, end = match.span()

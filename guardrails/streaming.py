@@ -23,7 +23,7 @@ class ReplyGuard:
     dangerous_code_action: str = ALLOW
     mask_pii: bool = True
     redactor: Redactor | None = None  # puts the user's own values back, if given
-    holdback: int = 80
+    holdback: int = 32
     verdict: Verdict | None = None  # the blocking verdict, once one fired
     flags: list[Verdict] = field(default_factory=list)
     excerpt: str = ""  # the judged window when something fired, PII masked
