@@ -211,6 +211,7 @@ def pii_results(data: Path) -> dict:
 
 
 def _long_input(rng: random.Random, base: list[str]) -> str:
+    """About 4,000 characters of `base` texts, ending with an email, a phone and a card."""
     text = ""
     while len(text) < 4000:
         text += rng.choice(base) + " "
@@ -229,42 +230,59 @@ def _percentiles(samples: list[float]) -> dict:
     }
 
 
+def _timed(fn, inputs: list[str], iterations: int) -> dict:
+    """Wall-clock and CPU-time percentiles: this machine's 2 cores are shared, so both matter."""
+    fn(inputs[0])  # warm: compiled patterns, loaded artifact, phone metadata
+    wall, cpu = [], []
+    for i in range(iterations):
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        fn(inputs[i % len(inputs)])
+        cpu.append((time.thread_time() - started_cpu) * 1000)
+        wall.append((time.perf_counter() - started) * 1000)
+    return {"wall": _percentiles(wall), "cpu": _percentiles(cpu)}
+
+
 def cost_results(data: Path, iterations: int) -> dict:
     """Added latency of the input check on a 4,000-character message, and of the reply guard."""
     rng = random.Random(7)
-    base = [t for t, _ in read_labelled(data / "jailbreak_test.jsonl")]
-    inputs = [_long_input(rng, base) for _ in range(50)]
+    jailbreaks = [t for t, _ in read_labelled(data / "jailbreak_test.jsonl")]
+    questions = [json.loads(line)["a"] for line in (data / "paraphrase_qqp_test.jsonl").open()]
+    corpora = {
+        "prose": [_long_input(rng, questions) for _ in range(50)],
+        "jailbreak_text": [_long_input(rng, jailbreaks) for _ in range(50)],
+    }
 
-    def input_check(text: str, use_classifier: bool) -> None:
-        judge_injection(text, use_classifier=use_classifier)
-        Redactor().redact(text)
+    def input_check(use_classifier: bool):
+        def check(text: str) -> None:  # what stage 2 runs: the injection verdict and redaction
+            judge_injection(text, use_classifier=use_classifier)
+            Redactor().redact(text)
 
-    out = {}
-    for name, use_classifier in (
-        ("input_without_classifier", False),
-        ("input_with_classifier", True),
-    ):
-        input_check(inputs[0], use_classifier)  # warm: compiled patterns, loaded artifact
-        samples = []
-        for i in range(iterations):
-            started = time.perf_counter()
-            input_check(inputs[i % len(inputs)], use_classifier)
-            samples.append((time.perf_counter() - started) * 1000)
-        out[name] = _percentiles(samples)
-    reply = inputs[0]
-    samples = []
-    for _ in range(max(50, iterations // 20)):
-        guard = ReplyGuard(canary=new_canary(), redactor=Redactor(), holdback=80)
-        started = time.perf_counter()
-        for i in range(0, len(reply), 4):  # ~4 characters a token
+        return check
+
+    out: dict = {}
+    for corpus, inputs in corpora.items():
+        out[corpus] = {
+            "input_without_classifier": _timed(input_check(False), inputs, iterations),
+            "input_with_classifier": _timed(input_check(True), inputs, iterations),
+        }
+
+    def stream_reply(reply: str) -> None:
+        guard = ReplyGuard(canary=new_canary(), redactor=Redactor(), holdback=32)
+        for i in range(0, len(reply), 4):  # about four characters a token
             guard.feed(reply[i : i + 4])
         guard.finish()
-        samples.append((time.perf_counter() - started) * 1000)
-    out["reply_guard_whole_4000_char_reply"] = _percentiles(samples)
-    started = time.perf_counter()
-    for _ in range(200):
-        judge_reply(reply[:200], canary="SB-0123456789AB", dangerous_code_action="block")
-    out["reply_check_per_window_ms"] = round((time.perf_counter() - started) * 1000 / 200, 4)
+
+    replies = corpora["prose"]
+    out["reply_guard_per_4000_char_reply"] = _timed(
+        stream_reply, replies, max(50, iterations // 20)
+    )
+    out["reply_check_per_window"] = _timed(
+        lambda text: judge_reply(
+            text[:100], canary="SB-0123456789AB", dangerous_code_action="block"
+        ),
+        replies,
+        iterations,
+    )
     return out
 
 

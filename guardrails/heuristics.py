@@ -24,8 +24,10 @@ class Rule:
     # texts, which is what keeps a 4,000-character message well under a millisecond.
     triggers: tuple[str, ...]
 
-    def search(self, text: str) -> bool:
-        return any(t in text for t in self.triggers) and bool(self.pattern.search(text))
+    def search(self, text: str, present: frozenset[str] | None = None) -> bool:
+        if present is None:
+            present = frozenset(t for t in self.triggers if t in text)
+        return not present.isdisjoint(self.triggers) and bool(self.pattern.search(text))
 
 
 def _rule(name: str, weight: float, pattern: str, *, triggers: tuple[str, ...]) -> Rule:
@@ -144,6 +146,8 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
+_ALL_TRIGGERS = frozenset(t for rule in RULES for t in rule.triggers)
+
 # Letters-only forms of the strongest phrases: caught however they are spaced or punctuated.
 _SQUEEZED = (
     (
@@ -164,8 +168,9 @@ def heuristic_hits(readings: Readings) -> dict[str, float]:
     """Rule name → weight, for every rule that fires on any reading (encoded readings noted)."""
     hits: dict[str, float] = {}
     for reading, text in readings.for_patterns():
+        present = frozenset(t for t in _ALL_TRIGGERS if t in text)
         for rule in RULES:
-            if rule.weight > hits.get(rule.name, 0.0) and rule.search(text):
+            if rule.weight > hits.get(rule.name, 0.0) and rule.search(text, present):
                 hits[rule.name] = rule.weight
                 if reading != "text":
                     hits[f"obfuscated_{reading}"] = min(1.0, rule.weight + _ENCODED_BONUS)

@@ -49,6 +49,12 @@ _ROT13 = str.maketrans(
 )
 # A digit or symbol between letters ("1gn0re", "pr3v10us"): worth reading as leetspeak.
 _LEETISH = re.compile(r"[a-z][0134578@$|!]+[a-z]")
+# rot13 spellings of words that injections cannot do without: the rot13 reading is made only
+# when the text contains one of them (translating every message would cost more than it finds).
+_ROT13_HINTS = tuple(
+    word.translate(_ROT13)
+    for word in ("ignor", "disregard", "forget", "instruct", "prompt", "system", "reveal", "rules")
+)
 
 
 def strip_invisible(text: str) -> str:
@@ -70,8 +76,14 @@ def deleet(text: str) -> str:
     return text.translate(_LEET)
 
 
+# Deletes every ASCII character that is not a letter; str.translate does this in one C pass.
+_DROP_NON_LETTERS = dict.fromkeys(i for i in range(128) if not chr(i).isalpha())
+
+
 def letters_only(text: str) -> str:
     """'I-g n.o r e' → 'ignore': defeats spacing and punctuation inserted between letters."""
+    if text.isascii():
+        return text.translate(_DROP_NON_LETTERS)
     return _NOT_LETTERS.sub("", text)
 
 
@@ -87,22 +99,32 @@ def _printable(raw: bytes) -> str | None:
     return None
 
 
+def _decoded(raw_token: str) -> str | None:
+    token = raw_token.translate(_URLSAFE)
+    if token.isalpha() or token.isdigit():
+        return None  # a long word or number, not an encoding
+    try:
+        return _printable(base64.b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+
+
 def decoded_payloads(text: str) -> list[str]:
     """Readable text hidden in base64 (standard or URL-safe) or hex runs of `text`."""
     found: list[str] = []
-    for match in _BASE64.finditer(text):
-        token = match.group().translate(_URLSAFE)
-        if token.isalpha() or token.isdigit():
-            continue  # a plain long word or number, not an encoding
-        try:
-            raw = base64.b64decode(token + "=" * (-len(token) % 4))
-        except (binascii.Error, ValueError):
-            continue
-        if (plain := _printable(raw)) and plain not in found:
-            found.append(plain)
-        if len(found) >= _MAX_PAYLOADS:
-            return found
-    for match in _HEX.finditer(text):
+    # Only whitespace-separated tokens of 16+ characters can hold a payload: checking those
+    # few beats running a pattern over every position of a long message.
+    tokens = text.split()
+    lengths = list(map(len, tokens))
+    long_tokens = [t.strip("\"'()[]{}<>.,;:!?") for t in tokens if len(t) >= 16]
+    for token in long_tokens:
+        for match in _BASE64.finditer(token):
+            if (plain := _decoded(match.group())) and plain not in found:
+                found.append(plain)
+    # Spaced-out hex ("69 67 6e ...") is many two-character tokens; otherwise long tokens only.
+    spaced = lengths.count(2) >= 8
+    hex_text = text if spaced else " ".join(long_tokens)
+    for match in _HEX.finditer(hex_text):
         digits = re.sub(r"\\x|0x|[\s:,]", "", match.group())
         try:
             raw = bytes.fromhex(digits[: len(digits) // 2 * 2])
@@ -120,7 +142,7 @@ class Readings:
     canonical: str
     deleeted: str
     squeezed: str  # letters only, of the de-leeted text
-    rot13: str
+    rot13: str  # "" unless rot13-encoded injection words appear in the text
     payloads: list[str] = field(default_factory=list)
 
     @property
@@ -130,7 +152,9 @@ class Readings:
 
     def for_patterns(self) -> list[tuple[str, str]]:
         """(name, text) pairs that the phrase heuristics run over: only readings that differ."""
-        readings = [("text", self.canonical), ("rot13", self.rot13)]
+        readings = [("text", self.canonical)]
+        if self.rot13:
+            readings.append(("rot13", self.rot13))
         if self.leetish:
             readings.append(("leet", self.deleeted))
         readings += [("encoded", canonical(p)) for p in self.payloads]
@@ -145,6 +169,6 @@ def read(text: str) -> Readings:
         canonical=text_c,
         deleeted=deleeted,
         squeezed=letters_only(deleeted),
-        rot13=text_c.translate(_ROT13),
+        rot13=text_c.translate(_ROT13) if any(h in text_c for h in _ROT13_HINTS) else "",
         payloads=decoded_payloads(text if text.isascii() else strip_invisible(text)),
     )

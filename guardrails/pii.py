@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-# Regions a number written without a country code is tried against, in order.
+# Regions a number written without a country code is tried against. A bare digit run ("224
+# 4966 Bond Street") is tried only against the first two: regions with short, variable-length
+# numbers would call house numbers phone numbers. Numbers written as phone numbers are (three
+# groups or more, or a leading 0 or "(") are tried against all; "+<code>" numbers against their own.
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU")
+_PHONE_SHAPED = re.compile(r"^[0(]|\d[\s.-]+\d+[\s.-]+\d")
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ def _ip(match: re.Match) -> bool:
 
 # Shapes that parse as phone numbers somewhere but are dates, times or SSN-formatted.
 _NOT_PHONE = re.compile(
-    r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{3}[- ]\d{2}[- ]\d{4}"
+    r"\d{4}[-./]\d{1,2}[-./]\d{1,2}\b.*|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{3}[- ]\d{2}[- ]\d{4}",
+    re.DOTALL,
 )
 
 
@@ -79,7 +84,10 @@ def _phone(match: re.Match) -> bool:
     candidate = match.group()
     if sum(ch.isdigit() for ch in candidate) < 7 or _NOT_PHONE.fullmatch(candidate):
         return False
-    regions = (None,) if candidate.startswith("+") else PHONE_REGIONS
+    if candidate.startswith("+"):
+        regions = (None,)
+    else:
+        regions = PHONE_REGIONS if _PHONE_SHAPED.search(candidate) else PHONE_REGIONS[:2]
     for region in regions:
         try:
             number = phonenumbers.parse(candidate, region)
@@ -152,7 +160,7 @@ DETECTORS: tuple[Detector, ...] = (
         re.compile(r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
         _iban,
     ),
-    Detector("CREDIT_CARD", re.compile(r"(?<![\d.-])\d(?:[ -]?\d){11,18}(?![\d.-]|-\d)"), _card),
+    Detector("CREDIT_CARD", re.compile(r"(?<![\d.-])\d(?:[ -]?\d){11,18}(?!\d|[.-]\d)"), _card),
     Detector(
         "US_SSN",
         re.compile(
@@ -162,9 +170,7 @@ DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "IP_ADDRESS",
-        re.compile(
-            r"(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d.]|\.\d)"
-        ),
+        re.compile(r"(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d|\.\d)"),
         _ip,
         needs=(".",),
     ),
@@ -187,6 +193,7 @@ SECRET_TYPES = frozenset(
     {"PRIVATE_KEY", "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "API_TOKEN", "GITHUB_TOKEN"}
 )
 # Cheap test that lets texts without any digit or @ or key prefix skip most detectors.
+_DIGIT = re.compile(r"\d")
 _MAYBE = re.compile(r"\d|@|-----BEGIN|\b(?:sk|rk|gh[pousr]|github_pat|xox[abprs]|AIza)[-_]")
 
 
@@ -194,7 +201,7 @@ def find_pii(text: str, *, types: frozenset[str] | None = None) -> list[Finding]
     """Every validated finding, earliest first, non-overlapping."""
     if not _MAYBE.search(text):
         return []
-    has_digit = any(ch.isdigit() for ch in text)
+    has_digit = _DIGIT.search(text) is not None
     findings: list[Finding] = []
     claimed: list[tuple[int, int]] = []
     for detector in DETECTORS:

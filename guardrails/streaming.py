@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from guardrails.checks import ALLOW, Verdict, judge_reply
-from guardrails.pii import SECRET_TYPES, Redactor, mask_pii
+from guardrails.pii import Redactor, mask_pii
 
 _REPLY_PII = frozenset({"EMAIL", "PHONE", "CREDIT_CARD", "US_SSN", "IBAN", "IP_ADDRESS"})
 
@@ -84,6 +84,3 @@ class ReplyGuard:
         if self.mask_pii:
             raw = mask_pii(raw, types=_REPLY_PII)[0]
         return self.redactor.restore(raw) if self.redactor else raw
-
-
-__all__ = ["SECRET_TYPES", "ReplyGuard"]
