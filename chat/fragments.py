@@ -49,6 +49,12 @@ def reply_delta_html(reply_id: int, new_blocks: list[SafeString], tail: SafeStri
     return f'{appended}<div id="m{reply_id}-tail" hx-swap-oob="innerHTML">{tail}</div>'
 
 
+def reply_replaced_html(reply_id: int, text: str) -> str:
+    """The streamed reply, retracted: all of it is swapped for `text` (a guardrail's notice)."""
+    body = render_to_string("chat/_replaced.html", {"reply_id": reply_id, "text": text})
+    return f'<div id="m{reply_id}-body" class="message-body" hx-swap-oob="true">{body}</div>'
+
+
 def reply_snapshot_html(message: Message, reply: StreamingReply) -> str:
     """The whole streaming reply as the generator knows it: idempotent, for (re)connecting pages."""
     return render_to_string(

@@ -21,7 +21,7 @@ from chat.models import Message, Status
 from chat.streaming import StreamingReply
 from chat.titles import enqueue_title
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Delta, Error
+from gateway.events import Accepted, Blocked, Delta, Error, Replace
 from gateway.pipeline import Turn, run_turn
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class Generation:
         self.reply: Message | None = None
         self.streamed = StreamingReply()
         self.producer: asyncio.Task | None = None
+        self.user_message_id: int | None = None
 
     async def run(self) -> None:
         self.producer = asyncio.create_task(self._produce())
@@ -134,6 +135,7 @@ class Generation:
             user_message, self.reply = await in_db_thread(_load_messages)(
                 event.user_message_id, event.reply_message_id
             )
+            self.user_message_id = user_message.id
             # Only an accepted turn owns the conversation's reply: register it now.
             control_bus().register(self.turn.conversation_id, self.on_request)
             conversation = user_message.conversation
@@ -152,6 +154,15 @@ class Generation:
             await self._tell_sender(fragments.composer_ack_html(self.turn.client_id))
         elif isinstance(event, Error):
             await self._tell_sender(fragments.error_html(event.message, event.kind))
+        elif isinstance(event, Replace):  # the output guard retracted what was shown
+            self.streamed = StreamingReply()
+            self.streamed.feed(event.text)
+            await self._publish(fragments.reply_replaced_html(self.reply.id, event.text))
+        elif isinstance(event, Blocked):
+            await self._tell_sender(fragments.error_html(event.message, "blocked"))
+            if event.stage == "input":  # show the user's message as saved but not sent
+                (user_message,) = await in_db_thread(_load_messages)(self.user_message_id)
+                await self._publish(fragments.message_html(user_message, oob=True))
 
     async def _finish(self) -> None:
         """Replace the streamed reply with its saved, canonical rendering."""

@@ -54,6 +54,8 @@ class Status(models.TextChoices):
     FAILED = "failed"
     # The process serving the reply went away before it finished.
     INTERRUPTED = "interrupted"
+    # Stopped by a guardrail: the user's message stays saved, marked as not sent.
+    BLOCKED = "blocked"
 
 
 class Message(models.Model):

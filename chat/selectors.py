@@ -146,6 +146,7 @@ def history_before(conversation_id: UUID, message_id: int, limit: int) -> list[d
 
     Replies that failed or broke off are left out: providers refuse empty turns, and a broken
     half-answer would be taken as the model's own, to be continued rather than retried.
+    Blocked turns are left out too: a message a guardrail stopped must never reach a model.
     """
     rows = {
         row["id"]: row
@@ -159,7 +160,12 @@ def history_before(conversation_id: UUID, message_id: int, limit: int) -> list[d
         row = rows[parent]
         usable = not (row["role"] == Role.ASSISTANT and not row["content"]) and row[
             "status"
-        ] not in (Status.STREAMING, Status.FAILED, Status.INTERRUPTED)
+        ] not in (
+            Status.STREAMING,
+            Status.FAILED,
+            Status.INTERRUPTED,
+            Status.BLOCKED,
+        )
         if usable:
             chain.append({"role": row["role"], "content": row["content"]})
         parent = row["parent_id"]

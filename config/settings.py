@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "chat",
     "observability",
     "api",
+    "guardrails",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +238,8 @@ CHAT_STALE_STREAM_SECONDS = env.int("CHAT_STALE_STREAM_SECONDS", default=120)
 # Conversation titles: a cheap model's name (empty: the conversation's own model).
 CHAT_TITLE_MODEL = env.str("CHAT_TITLE_MODEL", default="")
 CHAT_TITLE_TIMEOUT_SECONDS = env.float("CHAT_TITLE_TIMEOUT_SECONDS", default=15.0)
+# Reply text held back from the browser until the output guard has judged it (characters).
+GUARDRAILS_HOLDBACK_CHARS = env.int("GUARDRAILS_HOLDBACK_CHARS", default=32)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -33,6 +33,22 @@ class Error:
 
 
 @dataclass(frozen=True)
+class Replace:
+    """The output guard retracted the reply: everything shown so far becomes `text`."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A guardrail ended the turn. `message` says why in plain words; `reason` is its code."""
+
+    reason: str
+    message: str
+    stage: str  # "input" (the user's message was not sent) or "output" (the reply was withheld)
+
+
+@dataclass(frozen=True)
 class Done:
     usage: Usage
     cost: Decimal | None
@@ -41,4 +57,4 @@ class Done:
     timings: dict[str, int] = field(default_factory=dict)
 
 
-Event = Accepted | Delta | Error | Done
+Event = Accepted | Delta | Replace | Blocked | Error | Done

@@ -25,15 +25,18 @@ from chat.services import (
     reply_save_partial,
 )
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Delta, Done, Error, Event
+from gateway.events import Accepted, Blocked, Delta, Done, Error, Event, Replace
 from gateway.providers import endpoint_for
 from gateway.router.route import AllModelsFailed, Attempt, Route
 from gateway.stages.admission import input_problem
 from gateway.stages.build_messages import build_request
+from gateway.stages.input_guard import guard_input
 from gateway.stages.model_call import plan_route
+from gateway.stages.output_guard import guarded_stream, record_reply_checks
 from gateway.stages.persist_input import save_input
 from gateway.stages.record import TurnOutcome, record
 from gateway.usage import Usage
+from guardrails.checks import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,13 @@ INTERNAL = "Something went wrong while writing the reply. Your message is saved;
 BUSY = "A reply is still being written in this conversation. Wait for it, or press Stop."
 ALREADY_SENT = "That message was already sent."
 _OPERATOR_KINDS = {"auth", "bad_request", "not_found"}
+
+
+class TurnBlocked(Exception):
+    """A guardrail stopped the turn (stage 2 or 8)."""
+
+    def __init__(self, verdict: Verdict, stage: str):
+        self.verdict, self.stage = verdict, stage
 
 
 @dataclass
@@ -167,15 +177,32 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             fallback_used=bool(route and route.fallback_used),
         )
 
+    ids = {"request_id": turn.request_id, "user_id": turn.user_id, "template_id": template.id}
+    reply_guard, blocked = None, None
     try:
+        guard = await guard_input(
+            template=template,
+            user_message_id=saved.user_message_id,
+            request_id=turn.request_id,
+            user_id=turn.user_id,
+        )
+        if guard.verdict.blocked:  # the message stays saved, marked blocked, and is never sent
+            raise TurnBlocked(guard.verdict, "input")
+        reply_guard = guard.reply_guard()
         request = await build_request(
             template=template, conversation_id=turn.conversation_id, reply_id=saved.reply_id
         )
-        route = await plan_route(template, request)
-        async for text in route.stream():
+        route = await plan_route(template, guard.protect(request))
+        async for text in guarded_stream(route.stream(), reply_guard):
             progress.add(text)
             yield Delta(text)
             await progress.checkpoint_if_due()
+        if reply_guard.blocked:  # what was shown is retracted before the turn ends
+            yield Replace(reply_guard.verdict.notice)
+            raise TurnBlocked(reply_guard.verdict, "output")
+    except TurnBlocked as stop:
+        blocked, status, error_kind = stop, Status.BLOCKED, stop.verdict.reason
+        progress.parts = [stop.verdict.notice]
     except (asyncio.CancelledError, GeneratorExit):
         # Cancelled (Stop, disconnect of the process) or closed by the caller mid-reply.
         status = Status.CANCELLED if turn.stop_requested else Status.INTERRUPTED
@@ -185,6 +212,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         raise
     except AllModelsFailed:
         # Text already shown stays, marked interrupted; otherwise the turn failed outright.
+        if tail := reply_guard.finish():  # what was held back passed: keep it with the rest
+            progress.add(tail)
         status = Status.INTERRUPTED if progress.text else Status.FAILED
         error_kind = failure_kind(route.attempts)
         log_route_failure(turn, route)
@@ -194,9 +223,13 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
 
     if route is not None:
         report_operator_problems(route)
+    if reply_guard is not None:
+        await record_reply_checks(reply_guard, reply_id=saved.reply_id, **ids)
     final = outcome()
     await record(final)
-    if status in (Status.FAILED, Status.INTERRUPTED):
+    if blocked:
+        yield Blocked(blocked.verdict.reason, blocked.verdict.notice, blocked.stage)
+    elif status in (Status.FAILED, Status.INTERRUPTED):
         yield Error(error_kind, user_message_for(error_kind, partial=bool(progress.text)))
     else:
         yield Done(

@@ -15,7 +15,11 @@ from tests.wsclient import ChatSocket, is_finished, visible_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-WORDS = "Streaming replies arrive one token after another in order"
+# Longer than a few guardrail hold-back windows (GUARDRAILS_HOLDBACK_CHARS), so it visibly streams.
+WORDS = (
+    "Streaming replies arrive one token after another in order, and each part shows up "
+    "as soon as the output guardrails have read a little further ahead of it."
+)
 
 
 def _conversation(user, template) -> Conversation:
@@ -106,7 +110,11 @@ def test_the_model_sees_the_system_prompt_and_the_conversation_so_far(
     _run_turn(app_server, cookie, conversation, "What is my name?")
 
     sent = simulator.get("/_sim/requests").json()["requests"][-1]["messages"]
-    assert sent[0] == {"role": "system", "content": openai_template.system_prompt}
+    # The template's prompt, then the guardrails' per-request canary.
+    assert sent[0]["role"] == "system"
+    assert sent[0]["content"].startswith(
+        f"{openai_template.system_prompt}\n\nConfidential marker: SB-"
+    )
     assert [m["role"] for m in sent[1:]] == ["user", "assistant", "user"]
     assert sent[1]["content"] == "My name is Ada." and sent[-1]["content"] == "What is my name?"
 

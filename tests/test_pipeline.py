@@ -107,5 +107,8 @@ def test_an_anthropic_key_sends_real_anthropic_requests(
 
     assert isinstance(events[-1], Done) and not events[0].simulated
     upstream = simulator.get("/_sim/requests").json()["requests"][-1]
-    assert upstream["api"] == "anthropic" and upstream["system"] == anthropic_template.system_prompt
+    assert upstream["api"] == "anthropic"
+    assert upstream["system"].startswith(
+        f"{anthropic_template.system_prompt}\n\nConfidential marker:"
+    )
     assert upstream["params"]["max_tokens"] == anthropic_template.max_output_tokens

@@ -11,6 +11,7 @@ Per-request knobs, as script entry keys (``POST /_sim/script``) or ``X-Sim-*`` h
 - stall_after N, stall_ms (default: until the client leaves): pause after N tokens.
 - disconnect_after / malformed_after / error_event_after N: end the stream badly after N.
 - refusal (bool): the reply is a refusal.
+- reply may contain "{{system}}": it is replaced by the request's system prompt (a leaking model).
 - script only: match (substring of the last user message), model (exact id), times
   (uses; 1 by default, 0 = forever). The first matching entry wins.
 

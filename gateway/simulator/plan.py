@@ -216,6 +216,7 @@ def resolve_plan(
     model: str,
     user_text: str,
     prompt_tokens: int,
+    system: str = "",
 ) -> ReplyPlan:
     """Resolve the plan for one request. Raises ValueError on a malformed X-Sim-* header.
 
@@ -226,6 +227,8 @@ def resolve_plan(
     entry = script.take(user_text, model)
     merged = header_layer.over(entry.overrides) if entry else header_layer
     reply = _pick(merged.reply, lambda: default_reply(defaults.seed, model, user_text))
+    # A model that leaks its instructions: "{{system}}" in a scripted reply repeats them.
+    reply = reply.replace("{{system}}", system)
     tokens = split_tokens(reply)
     usage = Usage(
         input_tokens=merged.usage.get("input_tokens", prompt_tokens),

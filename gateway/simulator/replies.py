@@ -59,6 +59,14 @@ def last_user_text(messages: Iterable[Mapping[str, Any]]) -> str:
     return user_texts[-1] if user_texts else ""
 
 
+def system_text(messages: Iterable[Mapping[str, Any]], system: Any = None) -> str:
+    """The system prompt as sent: Anthropic's top-level `system`, or OpenAI's system messages."""
+    if system is not None:
+        return content_text(system)
+    roles = ("system", "developer")
+    return "\n".join(content_text(m.get("content")) for m in messages if m.get("role") in roles)
+
+
 def count_tokens(messages: Iterable[Mapping[str, Any]]) -> int:
     """Prompt size in simulator tokens: the token chunks of every message's text."""
     return sum(len(split_tokens(content_text(m.get("content")))) for m in messages)
