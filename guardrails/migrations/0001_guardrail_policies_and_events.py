@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("chat", "0002_message_blocked_status"),
+        ("chat", "0004_message_blocked_status"),
         ("prompts_admin", "0002_router"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
