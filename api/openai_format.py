@@ -38,12 +38,12 @@ class Completion:
             **fields,
         }
 
-    def completion(self, text: str, usage: Usage) -> dict:
+    def completion(self, text: str, usage: Usage, finish_reason: str = "stop") -> dict:
         choice = {
             "index": 0,
             "message": {"role": "assistant", "content": text, "refusal": None},
             "logprobs": None,
-            "finish_reason": "stop",
+            "finish_reason": finish_reason,
         }
         return self._object("chat.completion", choices=[choice], usage=usage_json(usage))
 

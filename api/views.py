@@ -18,7 +18,7 @@ from api.ratelimits import user_wait_seconds_async
 from api.requests import completion_request
 from chat.models import Conversation
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Delta, Done, Error, Event
+from gateway.events import Accepted, Blocked, Delta, Done, Error, Event, Replace
 from gateway.pipeline import Turn
 from gateway.usage import Usage
 
@@ -102,7 +102,10 @@ async def _first_answer(events: AsyncIterator[Event], conversation: Conversation
             if not accepted:  # refused before the turn began: keep nothing of this request
                 await in_db_thread(Conversation.objects.filter(id=conversation.id).delete)()
             raise turn_error(event.kind, event.message)
-        elif isinstance(event, Delta | Done):
+        elif isinstance(event, Blocked):  # the input guard refused it (saved, marked blocked)
+            await events.aclose()
+            raise ApiError(400, event.message, code="content_filter")
+        elif isinstance(event, Delta | Done | Replace):
             return event
     raise ApiError(500, "The reply ended without an answer.", type="server_error")
 
@@ -114,6 +117,10 @@ async def _collect(first: Event, events: AsyncIterator[Event], completion: Compl
         while event is not None:
             if isinstance(event, Delta):
                 parts.append(event.text)
+            elif isinstance(event, Replace):  # the output guard retracted the reply
+                parts = [event.text]
+            elif isinstance(event, Blocked):
+                return completion.completion("".join(parts), Usage(), "content_filter")
             elif isinstance(event, Error):
                 raise turn_error(event.kind, event.message)
             elif isinstance(event, Done):
@@ -134,6 +141,10 @@ async def _stream(
                 yield sse(completion.chunk({"content": event.text}, **usage_field))
             elif isinstance(event, Error):  # mid-stream: the SDKs raise on an `error` event
                 yield sse(turn_error(event.kind, event.message).body())
+                return
+            elif isinstance(event, Blocked):  # held-back text never went out; say why and stop
+                yield sse(completion.chunk({"content": event.message}, "content_filter"))
+                yield DONE
                 return
             elif isinstance(event, Done):
                 yield sse(completion.chunk({}, "stop", **usage_field))
