@@ -107,5 +107,13 @@ def test_an_anthropic_key_sends_real_anthropic_requests(
 
     assert isinstance(events[-1], Done) and not events[0].simulated
     upstream = simulator.get("/_sim/requests").json()["requests"][-1]
-    assert upstream["api"] == "anthropic" and upstream["system"] == anthropic_template.system_prompt
+    assert upstream["api"] == "anthropic"
+    # The system prompt is the stable prefix, marked cacheable (see test_prompts_caching.py).
+    assert upstream["system"] == [
+        {
+            "type": "text",
+            "text": anthropic_template.system_prompt,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
     assert upstream["params"]["max_tokens"] == anthropic_template.max_output_tokens

@@ -160,12 +160,21 @@ async def _anthropic_stream(
         "max_tokens": request.max_output_tokens,
     }
     if request.system:
-        params["system"] = request.system
+        params["system"] = cacheable_system(request.system)
     async with client.messages.stream(**params) as stream:
         async for text in stream.text_stream:
             yield ReplyChunk(text=text)
         final = await stream.get_final_message()
     yield ReplyChunk(usage=_anthropic_usage(final.usage))
+
+
+def cacheable_system(system: str) -> list[dict]:
+    """The system prompt as the stable prefix Anthropic may cache (it comes before the history).
+
+    Prompts under the model's minimum cacheable length are simply not cached; the mark is free.
+    OpenAI caches long prefixes by itself; either provider's cached tokens land in Usage.
+    """
+    return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
 
 
 def _anthropic_usage(usage) -> Usage:
