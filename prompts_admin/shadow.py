@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-import time
 from uuid import UUID
 
 from django.conf import settings
@@ -16,9 +15,8 @@ from django.utils import timezone
 
 from chat.selectors import history_before
 from gateway.providers import ChatRequest
-from gateway.router.route import AllModelsFailed
-from gateway.stages.model_call import plan_route
 from observability.models import RequestLog
+from prompts_admin.answers import answer_once
 from prompts_admin.models import ExperimentArm, ShadowRun
 from prompts_admin.selectors import render_version
 
@@ -58,29 +56,15 @@ def shadow_run(*, arm_id: int, request_id: UUID) -> ShadowRun | None:
         max_output_tokens=template.max_output_tokens,
         temperature=template.temperature,
     )
-    text, status, error_kind, cost, latency_ms = asyncio.run(_answer(template, request))
+    answer = asyncio.run(answer_once(template, request))
     return ShadowRun.objects.create(
         arm=arm,
         request_log=served,
         served_text=served.message.content,
-        shadow_text=text,
-        status=status,
-        error_kind=error_kind,
-        latency_ms=latency_ms,
-        cost=cost,
-        similarity=difflib.SequenceMatcher(None, served.message.content, text).ratio(),
+        shadow_text=answer.text,
+        status=answer.status,
+        error_kind=answer.error_kind,
+        latency_ms=answer.latency_ms,
+        cost=answer.cost,
+        similarity=difflib.SequenceMatcher(None, served.message.content, answer.text).ratio(),
     )
-
-
-async def _answer(template, request: ChatRequest):
-    started = time.monotonic()
-    route = await plan_route(template, request)
-    parts: list[str] = []
-    status, error_kind = "complete", ""
-    try:
-        async for text in route.stream():
-            parts.append(text)
-    except AllModelsFailed:
-        status, error_kind = "failed", "unavailable"
-    cost, _ = route.cost()
-    return "".join(parts), status, error_kind, cost, int((time.monotonic() - started) * 1000)

@@ -13,5 +13,5 @@ from prompts_admin.services import template_bootstrap
 def give_new_template_its_first_version(
     sender, instance: PromptTemplate, created: bool, raw: bool, **kwargs
 ) -> None:
-    if created and not raw and not instance.versions.exists():
+    if created and not raw and not getattr(instance, "_skip_bootstrap", False):
         template_bootstrap(template=instance)
