@@ -76,7 +76,8 @@ def test_declared_and_built_in_variables_are_filled_in_on_every_turn(
     user.save()
     version = version_create(
         template=openai_template,
-        system_prompt="You help {{ user_name }} on {{ today }} as {{ assistant_name }}, {{ tone }}.",
+        system_prompt="You help {{ user_name }} on {{ today }} as {{ assistant_name }}, "
+        "{{ tone }}.",
         variables={"tone": "briefly"},
         change_note="personal",
     )
