@@ -91,6 +91,8 @@ def mean_higher_p(variant: list[float], control: list[float]) -> float | None:
     """P-value that the variant's mean is higher (Welch's t-test, one-sided)."""
     if len(variant) < 2 or len(control) < 2:
         return None
+    if np.ptp(variant) == 0 and np.ptp(control) == 0:  # constant samples: no t-test needed
+        return 0.0 if variant[0] > control[0] else 1.0
     result = scistats.ttest_ind(variant, control, equal_var=False, alternative="greater")
     return None if math.isnan(result.pvalue) else float(result.pvalue)
 
