@@ -150,6 +150,7 @@ def experiment_step(
     try:
         if step == "start":
             experiment_start(experiment=experiment, actor=request.user)
+            messages.success(request, "Experiment started.")
         elif step == "ramp":
             share = experiment_ramp(experiment=experiment, actor=request.user)
             messages.success(request, f"Variants now get {share} % of users.")
