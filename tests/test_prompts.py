@@ -4,19 +4,28 @@ the very next turn, and the version actually served recorded on the reply and it
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import DatabaseError, connections, transaction
+from django.core.management import call_command
+from django.db import DatabaseError, connection, connections, transaction
+from django.db.migrations.executor import MigrationExecutor
 
 from chat.models import Conversation, Message
 from gateway.events import Done
 from gateway.pipeline import Turn, run_turn
 from observability.models import RequestLog
-from prompts_admin.models import ImmutableVersion, LabelMove, PromptLabel, PromptVersion
+from prompts_admin.models import (
+    ImmutableVersion,
+    LabelMove,
+    PromptLabel,
+    PromptTemplate,
+    PromptVersion,
+)
 from prompts_admin.services import label_move, label_rollback, version_create
-from prompts_admin.variables import PromptTemplateError
+from prompts_admin.variables import PromptTemplateError, render_prompt
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -155,3 +164,36 @@ def test_the_served_version_is_recorded_on_the_reply_and_its_log(
     reply = Message.objects.get(role="assistant")
     assert log.prompt_version == production and reply.prompt_version == production
     assert log.experiment_arm is None
+
+
+def test_the_demo_seed_creates_an_assistant_with_version_1_in_production():
+    call_command("seed_demo", stdout=io.StringIO())
+    template = PromptTemplate.objects.get(slug="assistant")
+    version = template.labels.get(name="production").version
+    assert version.number == 1 and version.system_prompt == template.system_prompt
+
+
+def test_templates_from_before_versioning_get_version_1_and_a_production_label(
+    openai_template,
+):
+    """The data migration, run forward from the schema before versions on an old template."""
+    executor = MigrationExecutor(connection)
+    before = [("prompts_admin", "0002_router")]
+    executor.migrate(before)
+    old_apps = executor.loader.project_state(before).apps
+    old_model = old_apps.get_model("prompts_admin", "PromptTemplate")
+    old_model.objects.create(
+        slug="legacy",
+        name="Legacy",
+        system_prompt="Use {braces} and {{ odd }} text literally.",
+        model_id=openai_template.model_id,
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    legacy = PromptTemplate.objects.get(slug="legacy")
+    version = legacy.labels.get(name="production").version
+    assert version.number == 1
+    # Old plain text that is not a valid template is kept literal, not refused or mangled.
+    assert render_prompt(version.system_prompt, {}) == "Use {braces} and {{ odd }} text literally."
