@@ -125,7 +125,7 @@ class PromptLabel(models.Model):
 
     template = models.ForeignKey(PromptTemplate, on_delete=models.CASCADE, related_name="labels")
     name = models.SlugField(max_length=50)
-    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="labels")
+    version = models.ForeignKey(PromptVersion, on_delete=models.RESTRICT, related_name="labels")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -148,9 +148,9 @@ class LabelMove(models.Model):
     label = models.ForeignKey(PromptLabel, on_delete=models.CASCADE, related_name="moves")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     from_version = models.ForeignKey(
-        PromptVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        PromptVersion, null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
     )
-    to_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(PromptVersion, on_delete=models.RESTRICT, related_name="+")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -229,7 +229,7 @@ class ExperimentArm(models.Model):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="arms")
     name = models.SlugField(max_length=50)
-    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(PromptVersion, on_delete=models.RESTRICT, related_name="+")
     is_control = models.BooleanField(default=False)
     percent = models.PositiveSmallIntegerField(
         default=0, help_text="Share of users for a variant; the control gets the rest."

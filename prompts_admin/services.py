@@ -20,7 +20,7 @@ from prompts_admin.models import (
     PromptTemplate,
     PromptVersion,
 )
-from prompts_admin.variables import check_prompt
+from prompts_admin.variables import check_prompt, literal_if_invalid
 
 RAMP_STEPS = (10, 25, 50, 100)
 User = AbstractBaseUser | None
@@ -61,10 +61,14 @@ def version_create(
 
 @transaction.atomic
 def template_bootstrap(*, template: PromptTemplate, author: User = None) -> PromptVersion:
-    """Version 1 from the template's text, labelled production (a template is never empty)."""
+    """Version 1 from the template's text, labelled production (a template is never empty).
+
+    For templates made in code (seeds, fixtures): text that is not a valid template is kept
+    literal rather than refused. Admin checks an editor's text strictly instead.
+    """
     version = version_create(
         template=template,
-        system_prompt=template.system_prompt,
+        system_prompt=literal_if_invalid(template.system_prompt),
         change_note="First version",
         author=author,
     )

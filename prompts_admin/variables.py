@@ -47,6 +47,15 @@ def check_prompt(text: str, declared: Mapping[str, str]) -> None:
     render_prompt(text, sample_values(declared))  # attribute typos etc. surface here
 
 
+def literal_if_invalid(text: str) -> str:
+    """Plain text from before versioning (or a seed) kept literal if it is not a valid template."""
+    try:
+        check_prompt(text, {})
+    except PromptTemplateError:
+        return "{% raw %}" + text.replace("{% endraw %}", "") + "{% endraw %}"
+    return text
+
+
 def sample_values(declared: Mapping[str, str]) -> dict[str, str]:
     return {**BUILTIN_VARIABLES, **declared}
 

@@ -166,7 +166,8 @@ def test_the_served_version_is_recorded_on_the_reply_and_its_log(
     assert log.experiment_arm is None
 
 
-def test_the_demo_seed_creates_an_assistant_with_version_1_in_production():
+def test_the_demo_seed_creates_an_assistant_with_version_1_in_production(openai_template):
+    PromptTemplate.objects.all().delete()  # the seed adds its assistant only to an empty table
     call_command("seed_demo", stdout=io.StringIO())
     template = PromptTemplate.objects.get(slug="assistant")
     version = template.labels.get(name="production").version
@@ -197,3 +198,12 @@ def test_templates_from_before_versioning_get_version_1_and_a_production_label(
     assert version.number == 1
     # Old plain text that is not a valid template is kept literal, not refused or mangled.
     assert render_prompt(version.system_prompt, {}) == "Use {braces} and {{ odd }} text literally."
+
+
+def test_a_template_made_in_code_keeps_braces_in_its_text_literal(openai_template):
+    text = 'Reply as {"answer": ...} and never {{ invent }} fields.'
+    template = PromptTemplate.objects.create(
+        slug="json-helper", name="JSON helper", system_prompt=text, model=openai_template.model
+    )
+    version = template.labels.get(name="production").version
+    assert render_prompt(version.system_prompt, {}) == text

@@ -260,7 +260,7 @@ class Migration(migrations.Migration):
                 (
                     "version",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
+                        on_delete=django.db.models.deletion.RESTRICT,
                         related_name="labels",
                         to="prompts_admin.promptversion",
                     ),
@@ -316,7 +316,7 @@ class Migration(migrations.Migration):
                     models.ForeignKey(
                         blank=True,
                         null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
+                        on_delete=django.db.models.deletion.RESTRICT,
                         related_name="+",
                         to="prompts_admin.promptversion",
                     ),
@@ -324,7 +324,7 @@ class Migration(migrations.Migration):
                 (
                     "to_version",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
+                        on_delete=django.db.models.deletion.RESTRICT,
                         related_name="+",
                         to="prompts_admin.promptversion",
                     ),
@@ -338,7 +338,7 @@ class Migration(migrations.Migration):
             model_name="experimentarm",
             name="version",
             field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
+                on_delete=django.db.models.deletion.RESTRICT,
                 related_name="+",
                 to="prompts_admin.promptversion",
             ),

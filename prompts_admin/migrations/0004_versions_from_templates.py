@@ -6,7 +6,7 @@ code path tries (the author may still be cleared when that user is deleted).
 
 from django.db import migrations
 
-from prompts_admin.variables import PromptTemplateError, check_prompt
+from prompts_admin.variables import literal_if_invalid
 
 IMMUTABLE = """
 CREATE OR REPLACE FUNCTION prompts_admin_version_is_immutable() RETURNS trigger AS $$
@@ -31,15 +31,6 @@ DROP FUNCTION IF EXISTS prompts_admin_version_is_immutable();
 """
 
 
-def as_template_text(text: str) -> str:
-    """Old prompts were plain text: keep any braces in them literal."""
-    try:
-        check_prompt(text, {})
-    except PromptTemplateError:
-        return "{% raw %}" + text + "{% endraw %}"
-    return text
-
-
 def first_versions(apps, schema_editor):
     PromptTemplate = apps.get_model("prompts_admin", "PromptTemplate")
     PromptVersion = apps.get_model("prompts_admin", "PromptVersion")
@@ -49,7 +40,7 @@ def first_versions(apps, schema_editor):
         version = PromptVersion.objects.create(
             template=template,
             number=1,
-            system_prompt=as_template_text(template.system_prompt),
+            system_prompt=literal_if_invalid(template.system_prompt),
             change_note="Version 1, from the prompt before versioning",
         )
         label = PromptLabel.objects.create(template=template, name="production", version=version)
