@@ -56,6 +56,11 @@ class FallbackStepInline(admin.TabularInline):
     verbose_name_plural = "fallback chain (tried in order after the template's own model)"
 
 
+def rollback_link(label: PromptLabel) -> str:
+    url = reverse("admin:prompts_admin_prompttemplate_rollback", args=[label.template_id, label.pk])
+    return format_html('<a class="button" href="{}">Roll back…</a>', url)
+
+
 class PromptLabelInline(ReadOnlyInline):
     model = PromptLabel
     fields = ["name", "version", "updated_at", "rollback"]
@@ -63,10 +68,7 @@ class PromptLabelInline(ReadOnlyInline):
 
     @admin.display(description="")
     def rollback(self, label: PromptLabel) -> str:
-        url = reverse(
-            "admin:prompts_admin_prompttemplate_rollback", args=[label.template_id, label.pk]
-        )
-        return format_html('<a class="button" href="{}">Roll back…</a>', url)
+        return rollback_link(label)
 
 
 class PromptVersionInline(ReadOnlyInline):
@@ -236,7 +238,7 @@ class PromptLabelAdmin(admin.ModelAdmin):
 
     @admin.display(description="")
     def rollback(self, label: PromptLabel) -> str:
-        return PromptLabelInline.rollback(None, label)
+        return rollback_link(label)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -288,6 +290,9 @@ class ExperimentAdmin(admin.ModelAdmin):
     readonly_fields = ["state", "started_at", "ended_at", "results", "shadow_results"]
     actions = ["start_selected", "ramp_selected", "abort_selected"]
     change_form_template = "admin/prompts_admin/experiment/change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("arms")
 
     def get_fields(self, request, obj=None):
         fields = ["name", "template", "mode", "guard_metric", "state", "started_at", "ended_at"]
