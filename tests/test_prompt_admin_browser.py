@@ -34,8 +34,9 @@ def _log_in(page: Page, app_server: str, username: str) -> None:
 
 
 def test_an_editor_creates_a_version_runs_an_experiment_and_rolls_back(
-    page: Page, app_server, openai_template, make_user
+    page: Page, app_server, simulator, openai_template, make_user
 ):
+    simulator.post("/_sim/script", json={"reply": "Tested fine."})
     editor = make_user("editor", PASSWORD)
     editor.is_staff = True
     editor.save()
@@ -49,6 +50,14 @@ def test_an_editor_creates_a_version_runs_an_experiment_and_rolls_back(
     page.get_by_role("button", name="Save and continue editing").click()
     expect(page.locator("ul.messagelist")).to_contain_text("Saved version 2")
     expect(page.locator("#versions-group")).to_contain_text("shorter answers")
+
+    # Preview it with sample values, and test-run it against the model (the simulator here).
+    page.get_by_role("link", name="Preview and test run").click()
+    page.locator("#id_version").select_option(label="openai-assistant v2")
+    page.get_by_role("button", name="Test run").click()
+    expect(page.locator("#rendered-prompt")).to_have_text("You are concise, Ada.")
+    expect(page.locator("#test-run-answer")).to_contain_text("Tested fine.")
+    expect(page.locator("h2", has_text="Test run")).to_contain_text("simulated")
 
     # An experiment: v1 as control, v2 on 10 % of users.
     page.goto(f"{app_server}/admin/prompts_admin/experiment/add/")
