@@ -80,6 +80,14 @@ class Message(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     error_kind = models.CharField(max_length=50, blank=True)
+    # Assistant replies: the prompt version that produced them.
+    prompt_version = models.ForeignKey(
+        "prompts_admin.PromptVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -208,6 +208,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "chat.tasks.interrupt_stale_streams",
         "schedule": 60.0,
     },
+    # Automatic rollback of experiment variants that are clearly worse than their control.
+    "check-experiments": {
+        "task": "prompts_admin.tasks.check_experiments",
+        "schedule": 60.0,
+    },
 }
 
 # Model providers. With no key set, both SDKs talk to the provider simulator.

@@ -35,8 +35,10 @@ from gateway.stages.model_call import plan_route
 from gateway.stages.output_guard import guarded_stream, record_reply_checks
 from gateway.stages.persist_input import save_input
 from gateway.stages.record import TurnOutcome, record
+from gateway.stages.select_prompt import select_prompt, served_template
 from gateway.usage import Usage
 from guardrails.checks import Verdict
+from prompts_admin.shadow import enqueue_shadow_run
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +136,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         yield Error("invalid_input", "There is no message to answer again.")
         return
 
-    template = saved.conversation.template  # prompt selection: the conversation's assistant
+    choice = await select_prompt(template=saved.conversation.template, user_id=turn.user_id)
+    template = served_template(saved.conversation.template, choice)
     endpoint = endpoint_for(template.model.provider)
     await in_db_thread(reply_assign_model)(
         reply_id=saved.reply_id, model=template.model.name, simulated=endpoint.simulated
@@ -175,6 +178,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             error_kind=error_kind,
             attempts=[a.as_json() for a in route.attempts] if route else [],
             fallback_used=bool(route and route.fallback_used),
+            prompt_version_id=choice.version.pk if choice.version else None,
+            experiment_arm_id=choice.arm.pk if choice.arm else None,
         )
 
     ids = {"request_id": turn.request_id, "user_id": turn.user_id, "template_id": template.id}
@@ -190,7 +195,10 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             raise TurnBlocked(guard.verdict, "input")
         reply_guard = guard.reply_guard()
         request = await build_request(
-            template=template, conversation_id=turn.conversation_id, reply_id=saved.reply_id
+            template=template,
+            conversation_id=turn.conversation_id,
+            reply_id=saved.reply_id,
+            system=choice.system_prompt,
         )
         route = await plan_route(template, guard.protect(request))
         async for text in guarded_stream(route.stream(), reply_guard):
@@ -227,6 +235,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         await record_reply_checks(reply_guard, reply_id=saved.reply_id, **ids)
     final = outcome()
     await record(final)
+    if choice.shadow_arm and status == Status.COMPLETE:
+        await enqueue_shadow_run(arm_id=choice.shadow_arm.pk, request_id=turn.request_id)
     if blocked:
         yield Blocked(blocked.verdict.reason, blocked.verdict.notice, blocked.stage)
     elif status in (Status.FAILED, Status.INTERRUPTED):

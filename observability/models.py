@@ -41,6 +41,13 @@ class RequestLog(models.Model):
     # Every model call of the turn: model, outcome, status, backoff wait, duration, usage, cost.
     attempts = models.JSONField(default=list, blank=True)
     fallback_used = models.BooleanField(default=False)
+    # The prompt version actually served (not the label), and the experiment arm, if any.
+    prompt_version = models.ForeignKey(
+        "prompts_admin.PromptVersion", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    experiment_arm = models.ForeignKey(
+        "prompts_admin.ExperimentArm", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -108,7 +108,13 @@ def test_an_anthropic_key_sends_real_anthropic_requests(
     assert isinstance(events[-1], Done) and not events[0].simulated
     upstream = simulator.get("/_sim/requests").json()["requests"][-1]
     assert upstream["api"] == "anthropic"
-    assert upstream["system"].startswith(
-        f"{anthropic_template.system_prompt}\n\nConfidential marker:"
-    )
+    # The system prompt is the stable prefix, marked cacheable (see test_prompts_caching.py);
+    # the per-request canary comes after the cache breakpoint.
+    prefix, canary = upstream["system"]
+    assert prefix == {
+        "type": "text",
+        "text": anthropic_template.system_prompt,
+        "cache_control": {"type": "ephemeral"},
+    }
+    assert canary["text"].startswith("Confidential marker: SB-") and "cache_control" not in canary
     assert upstream["params"]["max_tokens"] == anthropic_template.max_output_tokens

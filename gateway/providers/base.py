@@ -15,6 +15,12 @@ class ChatRequest:
     messages: list[dict[str, str]]
     max_output_tokens: int
     temperature: float | None = None
+    # Per-request text sent right after the system prompt (the guardrails' canary): kept apart
+    # so the system prompt itself stays an identical, cacheable prefix from turn to turn.
+    system_suffix: str = ""
+
+    def full_system(self) -> str:
+        return f"{self.system}\n\n{self.system_suffix}" if self.system_suffix else self.system
 
 
 @dataclass(frozen=True)

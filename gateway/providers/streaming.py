@@ -118,7 +118,7 @@ async def _openai_stream(
     params: dict = {
         **options,
         "model": request.model,
-        "messages": [{"role": "system", "content": request.system}, *request.messages],
+        "messages": [{"role": "system", "content": request.full_system()}, *request.messages],
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -160,12 +160,23 @@ async def _anthropic_stream(
         "max_tokens": request.max_output_tokens,
     }
     if request.system:
-        params["system"] = request.system
+        params["system"] = cacheable_system(request.system, request.system_suffix)
     async with client.messages.stream(**params) as stream:
         async for text in stream.text_stream:
             yield ReplyChunk(text=text)
         final = await stream.get_final_message()
     yield ReplyChunk(usage=_anthropic_usage(final.usage))
+
+
+def cacheable_system(system: str, suffix: str = "") -> list[dict]:
+    """The system prompt as the stable prefix Anthropic may cache (it comes before the history),
+    then the per-request suffix, after the cache breakpoint.
+
+    Prompts under the model's minimum cacheable length are simply not cached; the mark is free.
+    OpenAI caches long prefixes by itself; either provider's cached tokens land in Usage.
+    """
+    blocks = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+    return [*blocks, {"type": "text", "text": suffix}] if suffix else blocks
 
 
 def _anthropic_usage(usage) -> Usage:

@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 from gateway.models import LanguageModel
@@ -149,13 +149,7 @@ class Route:
             messages = [*messages, {"role": "assistant", "content": self.text}]
             # OpenAI-style APIs have no assistant prefill: ask explicitly for the continuation.
             messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
-        return ChatRequest(
-            model=target.model.name,
-            system=self.request.system,
-            messages=messages,
-            max_output_tokens=self.request.max_output_tokens,
-            temperature=self.request.temperature,
-        )
+        return replace(self.request, model=target.model.name, messages=messages)
 
     async def _guarded(self, chunks: AsyncIterator[ReplyChunk]) -> AsyncIterator[ReplyChunk]:
         """Cut a stream that is slow to start, stalls between tokens, or runs past its total."""
@@ -210,7 +204,8 @@ class Route:
         attempt.cost = str(cost) if cost is not None else None
 
     def _request_chars(self) -> int:
-        return len(self.request.system) + sum(len(m["content"]) for m in self.request.messages)
+        messages = sum(len(m["content"]) for m in self.request.messages)
+        return len(self.request.full_system()) + messages
 
     @property
     def usage(self) -> Usage | None:

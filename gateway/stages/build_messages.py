@@ -10,13 +10,16 @@ from gateway.providers import ChatRequest
 from prompts_admin.models import PromptTemplate
 
 
-async def build_request(*, template: PromptTemplate, conversation_id, reply_id: int) -> ChatRequest:
+async def build_request(
+    *, template: PromptTemplate, conversation_id, reply_id: int, system: str | None = None
+) -> ChatRequest:
+    """`system`: the rendered prompt version chosen by stage 3 (default: the template's text)."""
     history = await in_db_thread(history_before)(
         conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES
     )
     return ChatRequest(
         model=template.model.name,
-        system=template.system_prompt,
+        system=template.system_prompt if system is None else system,
         messages=history,
         max_output_tokens=template.max_output_tokens,
         temperature=template.temperature,

@@ -13,7 +13,7 @@ from django.conf import settings
 from chat.models import Message
 from gateway.db import in_db_thread
 from gateway.providers import ChatRequest
-from guardrails.checks import Verdict, judge_injection, new_canary, with_canary
+from guardrails.checks import Verdict, canary_instruction, judge_injection, new_canary
 from guardrails.metrics import count_verdict
 from guardrails.models import GuardrailPolicy, Stage
 from guardrails.pii import Redactor
@@ -34,8 +34,8 @@ class InputGuard:
         messages = request.messages
         if self.redactor:
             messages = [{**m, "content": self.redactor.redact(m["content"])[0]} for m in messages]
-        system = with_canary(request.system, self.canary) if self.canary else request.system
-        return replace(request, system=system, messages=messages)
+        suffix = canary_instruction(self.canary) if self.canary else request.system_suffix
+        return replace(request, system_suffix=suffix, messages=messages)
 
     def reply_guard(self) -> ReplyGuard:
         return ReplyGuard(

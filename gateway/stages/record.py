@@ -36,6 +36,8 @@ class TurnOutcome:
     error_kind: str = ""
     attempts: list[dict] = field(default_factory=list)
     fallback_used: bool = False
+    prompt_version_id: int | None = None
+    experiment_arm_id: int | None = None
 
 
 @transaction.atomic
@@ -53,6 +55,7 @@ def record_turn(outcome: TurnOutcome) -> None:
         latency_ms=outcome.latency_ms,
         ttft_ms=outcome.ttft_ms,
         error_kind=outcome.error_kind,
+        prompt_version_id=outcome.prompt_version_id,
         updated_at=timezone.now(),
     )
     # The conversation may have been deleted mid-reply: the spend is still logged, unlinked.
@@ -78,6 +81,8 @@ def record_turn(outcome: TurnOutcome) -> None:
         error_kind=outcome.error_kind,
         attempts=outcome.attempts,
         fallback_used=outcome.fallback_used,
+        prompt_version_id=outcome.prompt_version_id,
+        experiment_arm_id=outcome.experiment_arm_id,
     )
 
 
