@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chat", "0001_initial"),
+        ("chat", "0004_message_blocked_status"),
         ("prompts_admin", "0003_prompt_versions"),
     ]
 
