@@ -64,7 +64,8 @@ def test_reply_streams_in_order_and_is_recorded_with_provider_usage(
         json={
             "match": "order please",
             "reply": WORDS,
-            "tokens_per_s": 40,
+            # Slow enough that a loaded machine still shows several frames, not one burst.
+            "tokens_per_s": 15,
             "usage": {"input_tokens": 1200, "cached_input_tokens": 800, "output_tokens": 10},
         },
     )
