@@ -55,3 +55,7 @@ def composer_ack_html(user_message_id: int) -> str:
 
 def error_html(text: str) -> str:
     return render_to_string("chat/_error.html", {"text": text})
+
+
+def notice_html(text: str) -> str:
+    return render_to_string("chat/_notice.html", {"text": text})

@@ -20,7 +20,7 @@ from chat.control import control_bus
 from chat.models import Message
 from chat.streaming import StreamingReply
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Delta, Error
+from gateway.events import Accepted, Delta, Error, Notice
 from gateway.pipeline import Turn, run_turn
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,8 @@ class Generation:
             )
         elif isinstance(event, Error):
             await self._tell_sender(fragments.error_html(event.message))
+        elif isinstance(event, Notice):
+            await self._tell_sender(fragments.notice_html(event.text))
 
     async def _finish(self) -> None:
         """Replace the streamed reply with its saved, canonical rendering."""

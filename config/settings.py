@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "knowledge",
     "chat",
     "observability",
+    "budgets",
 ]
 
 MIDDLEWARE = [
@@ -217,6 +218,10 @@ CHAT_HISTORY_MESSAGES = env.int("CHAT_HISTORY_MESSAGES", default=20)
 CHAT_STREAM_WINDOW_MS = env.int("CHAT_STREAM_WINDOW_MS", default=30)
 CHAT_SAVE_INTERVAL_MS = env.int("CHAT_SAVE_INTERVAL_MS", default=500)
 CHAT_STALE_STREAM_SECONDS = env.int("CHAT_STALE_STREAM_SECONDS", default=120)
+
+# Spending: the global daily cap (admin can override it) and emergency mode's input limit.
+GLOBAL_DAILY_BUDGET_USD = env.str("GLOBAL_DAILY_BUDGET_USD", default="") or None
+EMERGENCY_MAX_INPUT_TOKENS = env.int("EMERGENCY_MAX_INPUT_TOKENS", default=2_000)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

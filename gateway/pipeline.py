@@ -24,11 +24,12 @@ from chat.services import (
     reply_save_partial,
 )
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Delta, Done, Error, Event
+from gateway.events import Accepted, Delta, Done, Error, Event, Notice
 from gateway.providers import endpoint_for
 from gateway.router.route import AllModelsFailed, Attempt, Route
-from gateway.stages.admission import input_problem
+from gateway.stages.admission import admit_turn, input_problem
 from gateway.stages.build_messages import build_request
+from gateway.stages.emergency_answer import answer_from_repeat
 from gateway.stages.model_call import plan_route
 from gateway.stages.persist_input import save_input
 from gateway.stages.record import TurnOutcome, record
@@ -96,6 +97,14 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     if not turn.retry and (problem := input_problem(turn.text)):
         yield Error("invalid_input", problem)
         return
+    admission = await admit_turn(
+        user_id=turn.user_id,
+        conversation_id=turn.conversation_id,
+        text=None if turn.retry else turn.text,
+    )
+    if admission.refusal:
+        yield Error(admission.refusal.kind, admission.refusal.message)
+        return
     try:
         saved = await save_input(
             user_id=turn.user_id,
@@ -110,6 +119,11 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         return
 
     template = saved.conversation.template  # prompt selection: the conversation's assistant
+    if admission.repeat is not None:  # emergency mode: an earlier answer, no model call
+        async for event in answer_from_repeat(turn, saved, template, admission):
+            yield event
+        return
+    template = admission.applied_to(template)  # over budget: the cheaper model
     endpoint = endpoint_for(template.model.provider)
     await in_db_thread(reply_assign_model)(
         reply_id=saved.reply_id, model=template.model.name, simulated=endpoint.simulated
@@ -121,6 +135,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         endpoint.simulated,
         retry=turn.retry,
     )
+    if admission.notice:
+        yield Notice(admission.notice)
 
     progress = ReplyProgress(reply_id=saved.reply_id)
     route: Route | None = None

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from budgets.selectors import input_budget
 from chat.selectors import history_before
 from gateway.db import in_db_thread
 from gateway.providers import ChatRequest
+from gateway.tokens import trim_history
 from prompts_admin.models import PromptTemplate
 
 
+def _history(template: PromptTemplate, system: str, conversation_id, reply_id: int) -> list[dict]:
+    """The latest turns that fit the model's input budget beside `system` (offline token count)."""
+    history = history_before(conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES)
+    return trim_history(system, history, budget=input_budget(template), model=template.model.name)
+
+
 async def build_request(*, template: PromptTemplate, conversation_id, reply_id: int) -> ChatRequest:
-    history = await in_db_thread(history_before)(
-        conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES
+    history = await in_db_thread(_history)(
+        template, template.system_prompt, conversation_id, reply_id
     )
     return ChatRequest(
         model=template.model.name,
