@@ -27,8 +27,12 @@ def next_month(now: datetime) -> datetime:
 
 
 def describe_reset(at: datetime, now: datetime) -> str:
-    """'00:00 UTC on 24 Nov 2026 (in 3 h 12 min)': when, and how long from now."""
+    """'00:00 UTC on 24 Nov 2026 (in 3 h 12 min)' or '... (in 8 d 2 h)': when, and how soon."""
     minutes = max(1, int((at - now).total_seconds() // 60) + 1)
     hours, minutes = divmod(minutes, 60)
-    wait = f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    days, hours = divmod(hours, 24)
+    if days:
+        wait = f"{days} d {hours} h"
+    else:
+        wait = f"{hours} h {minutes} min" if hours else f"{minutes} min"
     return f"{at:%H:%M} UTC on {at.day} {at:%b %Y} (in {wait})"
