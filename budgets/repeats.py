@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db.models import Exists, F, Func, OuterRef, Subquery, Value
+from django.db.models import Exists, F, Func, OuterRef, Subquery, TextField, Value
 from django.db.models.functions import Lower, Trim
 
 from chat.models import Message, Role, Status
@@ -36,7 +36,14 @@ def normalise(text: str) -> str:
 
 
 def _normalised_content():
-    collapsed = Func(F("content"), Value(r"\s+"), Value(" "), Value("g"), function="REGEXP_REPLACE")
+    collapsed = Func(
+        F("content"),
+        Value(r"\s+"),
+        Value(" "),
+        Value("g"),
+        function="REGEXP_REPLACE",
+        output_field=TextField(),
+    )
     return Lower(Trim(collapsed))
 
 
