@@ -228,3 +228,12 @@ def test_the_browser_shows_the_notice_and_the_refusal(
     finally:
         socket.close()
     assert not Message.objects.filter(content="Refuse me").exists()
+
+
+def test_budget_pages_open_in_admin_and_the_global_settings_are_one_row(admin_client, template):
+    for page in ("budget", "templatecostpolicy", "emergencymode"):
+        assert admin_client.get(f"/admin/budgets/{page}/").status_code == 200
+    assert admin_client.get("/admin/budgets/budget/add/").status_code == 200
+    assert admin_client.get("/admin/budgets/templatecostpolicy/add/").status_code == 200
+    # The changelist created the one row of global settings: there is nothing more to add.
+    assert admin_client.get("/admin/budgets/emergencymode/add/").status_code == 403

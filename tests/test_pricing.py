@@ -120,3 +120,34 @@ def test_a_staged_anthropic_usage_with_cache_writes_costs_the_hand_computed_amou
     # 0.30 + 0.20 + 0.50 + 0.75 = $1.75
     assert events[-1].cost == Decimal("1.75")
     assert RequestLog.objects.get().cost.quantize(CENT) == Decimal("1.75")
+
+
+def test_prices_are_edited_right_in_the_admin_list_and_used_for_the_next_cost(admin_client):
+    model = LanguageModel.objects.create(
+        name="listed", provider="openai", input_price=Decimal("1"), output_price=Decimal("2")
+    )
+    page = admin_client.get("/admin/gateway/languagemodel/").content.decode()
+    assert 'name="form-0-reasoning_price"' in page and 'name="form-0-input_price"' in page
+    rows = LanguageModel.objects.order_by("provider", "name")
+    form = {
+        "form-TOTAL_FORMS": str(rows.count()),
+        "form-INITIAL_FORMS": str(rows.count()),
+        "_save": "Save",
+    }
+    for i, row in enumerate(rows):
+        changed = row.pk == model.pk
+        form |= {
+            f"form-{i}-id": str(row.pk),
+            f"form-{i}-input_price": "0.50" if changed else str(row.input_price or ""),
+            f"form-{i}-cached_input_price": str(row.cached_input_price or ""),
+            f"form-{i}-cache_write_price": str(row.cache_write_price or ""),
+            f"form-{i}-output_price": "4" if changed else str(row.output_price or ""),
+            f"form-{i}-reasoning_price": "8" if changed else str(row.reasoning_price or ""),
+            f"form-{i}-context_window": str(row.context_window),
+        }
+
+    assert admin_client.post("/admin/gateway/languagemodel/", form).status_code == 302
+
+    model.refresh_from_db()
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, reasoning_tokens=500_000)
+    assert cost_of(usage, model) == Decimal("0.50") + Decimal("2") + Decimal("4")
