@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from budgets.models import EmergencyMode
 from budgets.periods import day_start, next_day
-from budgets.selectors import spend_today
+from budgets.selectors import spend_today_shared
 
 STATE_ID = 1
 
@@ -79,7 +79,7 @@ def emergency_check(now: datetime | None = None) -> bool:
     if _is_on(state, now):
         return True
     cap = daily_cap(state)
-    if cap is None or _ended_by_admin_today(state, now) or spend_today(now) < cap:
+    if cap is None or _ended_by_admin_today(state, now) or spend_today_shared(now) < cap:
         return False
     emergency_start(now=now)
     return True
@@ -116,7 +116,7 @@ def emergency_status(now: datetime | None = None) -> EmergencyStatus:
     return EmergencyStatus(
         active=active,
         cap_usd=daily_cap(state),
-        spend_today_usd=spend_today(now),
+        spend_today_usd=spend_today_shared(now),
         since=state.started_at if active else None,
         until=next_day(now) if active else None,
     )

@@ -222,6 +222,7 @@ CHAT_STALE_STREAM_SECONDS = env.int("CHAT_STALE_STREAM_SECONDS", default=120)
 # Spending: the global daily cap (admin can override it) and emergency mode's input limit.
 GLOBAL_DAILY_BUDGET_USD = env.str("GLOBAL_DAILY_BUDGET_USD", default="") or None
 EMERGENCY_MAX_INPUT_TOKENS = env.int("EMERGENCY_MAX_INPUT_TOKENS", default=2_000)
+GLOBAL_SPEND_CACHE_SECONDS = env.float("GLOBAL_SPEND_CACHE_SECONDS", default=10.0)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import httpx
 import pytest
+import redis
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +27,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ONE_DOLLAR = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 100_000}
 QUESTION = "What is the capital of France?"
+
+
+def _forget_shared_spend() -> None:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter("sb:*budgets:spend-today:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def exact_spend(settings):
+    """This process sums today's spend every turn; no other test's total lingers in Redis."""
+    settings.GLOBAL_SPEND_CACHE_SECONDS = 0
+    _forget_shared_spend()
 
 
 @pytest.fixture
@@ -206,3 +223,17 @@ def test_the_cap_comes_from_the_environment_unless_admin_sets_one(
     settings.GLOBAL_DAILY_BUDGET_USD = None
     EmergencyMode.objects.filter(pk=1).update(daily_cap_usd=None)
     assert not emergency_check()  # no cap anywhere: never
+
+
+def test_every_process_reuses_todays_total_for_a_few_seconds(
+    make_user, template, daily_cap, simulator, settings
+):
+    settings.GLOBAL_SPEND_CACHE_SECONDS = 60
+    assert not emergency_check()  # $0 today, now shared through Redis
+
+    simulator.post("/_sim/script", json={"reply": "Paris.", "usage": ONE_DOLLAR})
+    _ask(make_user("alice"), template, QUESTION)
+
+    assert not emergency_check()  # the shared total is at most a minute old here
+    _forget_shared_spend()  # as when it expires
+    assert emergency_check()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from budgets.admission import Admission
 from chat.models import Status
@@ -15,9 +16,12 @@ from gateway.stages.record import TurnOutcome, record
 from gateway.usage import Usage
 from prompts_admin.models import PromptTemplate
 
+if TYPE_CHECKING:
+    from gateway.pipeline import Turn
+
 
 async def answer_from_repeat(
-    turn, saved: SavedInput, template: PromptTemplate, admission: Admission
+    turn: Turn, saved: SavedInput, template: PromptTemplate, admission: Admission
 ) -> AsyncIterator[Event]:
     """Reply with `admission.repeat`: recorded like any reply, with zero tokens and zero cost."""
     started = time.monotonic()
