@@ -122,10 +122,14 @@ def main() -> int:
 
         django.setup()
         from django.conf import settings
+        from django.db import connection
 
         from budgets.models import EmergencyMode
+        from observability.models import RequestLog
 
         users, conversation = setup()
+        with connection.cursor() as cursor:  # the data folder outlives a run: start empty
+            cursor.execute(f"TRUNCATE {RequestLog._meta.db_table}")
         results = []
         for rows in (int(r) for r in args.rows.split(",")):
             fill_logs(users, rows)

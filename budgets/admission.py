@@ -69,12 +69,12 @@ def admit(
     if conversation is None:
         return Admission()  # stage 1 answers for a conversation that is not theirs
     template = conversation.template
-    emergency = emergency_check(now)
-    if text is not None and (refusal := _input_refusal(template, text, emergency=emergency)):
-        return Admission(refusal=refusal)
     limits = limits_for(user_id)
     spend = spend_of(user_id, now) if limits != Limits() else None
     if spend and (refusal := _hard_limit_refusal(limits, spend, now)):
+        return Admission(refusal=refusal)  # first: shortening the message would not help
+    emergency = emergency_check(now)
+    if text is not None and (refusal := _input_refusal(template, text, emergency=emergency)):
         return Admission(refusal=refusal)
     if emergency:
         return _emergency_admission(template, conversation.id, text, now)

@@ -237,3 +237,15 @@ def test_budget_pages_open_in_admin_and_the_global_settings_are_one_row(admin_cl
     assert admin_client.get("/admin/budgets/templatecostpolicy/add/").status_code == 200
     # The changelist created the one row of global settings: there is nothing more to add.
     assert admin_client.get("/admin/budgets/emergencymode/add/").status_code == 403
+
+
+def test_a_user_at_the_hard_limit_hears_about_the_limit_before_the_length(make_user, template):
+    TemplateCostPolicy.objects.filter(template=template).update(max_input_tokens=100)
+    user = make_user()
+    Budget.objects.create(user=user, daily_hard_usd=Decimal("1"))
+    RequestLog.objects.create(user=user, model_requested="gpt-4o", status="complete", cost=1)
+    conversation = _conversation(user, template)
+
+    admission = admit(user_id=user.id, conversation_id=conversation.id, text=" word" * 500)
+
+    assert admission.refusal.kind == "over_budget"  # shortening the message would not help
