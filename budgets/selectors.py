@@ -80,8 +80,8 @@ def spend_today_shared(now: datetime) -> Decimal:
     """`spend_today`, reused by every process for GLOBAL_SPEND_CACHE_SECONDS (from Redis).
 
     The sum runs over all of today's request logs, which grows with traffic (bench/admission:
-    +48 ms a turn at 100,000 rows): a daily cap can be noticed a few seconds late, not every
-    turn pay for it. Without Redis, the database answers.
+    +110 ms a turn at 100,000 rows): better a daily cap noticed a few seconds late than every
+    turn paying for it. Without Redis, the database answers.
     """
     ttl = settings.GLOBAL_SPEND_CACHE_SECONDS
     if ttl <= 0:
