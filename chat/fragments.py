@@ -84,3 +84,7 @@ def composer_ack_html(client_id: str) -> str:
 def error_html(text: str, kind: str = "") -> str:
     """An inline error under the transcript; `kind` (the pipeline's Error.kind) for styling."""
     return render_to_string("chat/_error.html", {"text": text, "kind": kind})
+
+
+def notice_html(text: str) -> str:
+    return render_to_string("chat/_notice.html", {"text": text})

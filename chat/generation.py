@@ -21,7 +21,7 @@ from chat.models import Message, Status
 from chat.streaming import StreamingReply
 from chat.titles import enqueue_title
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Blocked, Delta, Error, Replace
+from gateway.events import Accepted, Blocked, Delta, Error, Notice, Replace
 from gateway.pipeline import Turn, run_turn
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,8 @@ class Generation:
             if event.stage == "input":  # show the user's message as saved but not sent
                 (user_message,) = await in_db_thread(_load_messages)(self.user_message_id)
                 await self._publish(fragments.message_html(user_message, oob=True))
+        elif isinstance(event, Notice):
+            await self._tell_sender(fragments.notice_html(event.text))
 
     async def _finish(self) -> None:
         """Replace the streamed reply with its saved, canonical rendering."""

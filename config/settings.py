@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "observability",
     "api",
     "guardrails",
+    "budgets",
 ]
 
 MIDDLEWARE = [
@@ -245,6 +246,11 @@ CHAT_TITLE_MODEL = env.str("CHAT_TITLE_MODEL", default="")
 CHAT_TITLE_TIMEOUT_SECONDS = env.float("CHAT_TITLE_TIMEOUT_SECONDS", default=15.0)
 # Reply text held back from the browser until the output guard has judged it (characters).
 GUARDRAILS_HOLDBACK_CHARS = env.int("GUARDRAILS_HOLDBACK_CHARS", default=32)
+
+# Spending: the global daily cap (admin can override it) and emergency mode's input limit.
+GLOBAL_DAILY_BUDGET_USD = env.str("GLOBAL_DAILY_BUDGET_USD", default="") or None
+EMERGENCY_MAX_INPUT_TOKENS = env.int("EMERGENCY_MAX_INPUT_TOKENS", default=2_000)
+GLOBAL_SPEND_CACHE_SECONDS = env.float("GLOBAL_SPEND_CACHE_SECONDS", default=10.0)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -21,10 +21,22 @@ class LanguageModelAdmin(admin.ModelAdmin):
         "provider",
         "input_price",
         "cached_input_price",
+        "cache_write_price",
         "output_price",
+        "reasoning_price",
+        "context_window",
         "priced",
         "breaker",
         "is_active",
+    ]
+    # Prices change: edit them right in the list (USD per million tokens).
+    list_editable = [
+        "input_price",
+        "cached_input_price",
+        "cache_write_price",
+        "output_price",
+        "reasoning_price",
+        "context_window",
     ]
     list_filter = ["provider", "is_active"]
     search_fields = ["name"]

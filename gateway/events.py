@@ -25,6 +25,13 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something the user should know about this turn (e.g. a cheaper model over budget)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Error:
     """The turn ended without a complete answer. `message` is safe to show to the user."""
 
@@ -57,4 +64,4 @@ class Done:
     timings: dict[str, int] = field(default_factory=dict)
 
 
-Event = Accepted | Delta | Replace | Blocked | Error | Done
+Event = Accepted | Notice | Delta | Replace | Blocked | Error | Done

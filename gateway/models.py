@@ -9,8 +9,8 @@ class Provider(models.TextChoices):
 class LanguageModel(models.Model):
     """A model the app can call, with its list prices in USD per million tokens.
 
-    Input, cached input, cache writes and output are priced separately so that each token is
-    counted once (providers report cached tokens apart from, or inside, the input count).
+    Input, cached input, cache writes, output and reasoning are priced separately so that each
+    token is counted once (providers report cached tokens apart from, or inside, the input count).
     A model without prices is allowed but flagged: its cost is recorded as unknown, never $0.
     """
 
@@ -20,7 +20,18 @@ class LanguageModel(models.Model):
     cached_input_price = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     cache_write_price = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     output_price = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
-    context_window = models.PositiveIntegerField(default=128_000)
+    reasoning_price = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Reasoning tokens are output tokens; empty: billed at the output price "
+        "(as OpenAI and Anthropic do).",
+    )
+    context_window = models.PositiveIntegerField(
+        default=128_000,
+        help_text="Tokens of input plus output the model accepts; history is trimmed to fit.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

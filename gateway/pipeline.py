@@ -25,11 +25,12 @@ from chat.services import (
     reply_save_partial,
 )
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Blocked, Delta, Done, Error, Event, Replace
+from gateway.events import Accepted, Blocked, Delta, Done, Error, Event, Notice, Replace
 from gateway.providers import endpoint_for
 from gateway.router.route import AllModelsFailed, Attempt, Route
-from gateway.stages.admission import input_problem
+from gateway.stages.admission import admit_turn, input_problem
 from gateway.stages.build_messages import build_request
+from gateway.stages.emergency_answer import answer_from_repeat
 from gateway.stages.input_guard import guard_input
 from gateway.stages.model_call import plan_route
 from gateway.stages.output_guard import guarded_stream, record_reply_checks
@@ -117,6 +118,14 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     if not answer_again and (problem := input_problem(turn.text)):
         yield Error("invalid_input", problem)
         return
+    admission = await admit_turn(
+        user_id=turn.user_id,
+        conversation_id=turn.conversation_id,
+        text=None if answer_again else turn.text,
+    )
+    if admission.refusal:
+        yield Error(admission.refusal.kind, admission.refusal.message)
+        return
     try:
         saved = await save_input(
             user_id=turn.user_id,
@@ -138,6 +147,11 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
 
     choice = await select_prompt(template=saved.conversation.template, user_id=turn.user_id)
     template = served_template(saved.conversation.template, choice)
+    if admission.repeat is not None:  # emergency mode: an earlier answer, no model call
+        async for event in answer_from_repeat(turn, saved, template, admission):
+            yield event
+        return
+    template = admission.applied_to(template)  # over budget: the cheaper model
     endpoint = endpoint_for(template.model.provider)
     await in_db_thread(reply_assign_model)(
         reply_id=saved.reply_id, model=template.model.name, simulated=endpoint.simulated
@@ -149,6 +163,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         endpoint.simulated,
         retry=answer_again,
     )
+    if admission.notice:
+        yield Notice(admission.notice)
 
     progress = ReplyProgress(reply_id=saved.reply_id)
     route: Route | None = None

@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 
+from budgets.emergency import emergency_status
 from config.celery import app as celery_app
 from gateway.db import in_db_thread
 from gateway.models import LanguageModel
@@ -133,9 +134,18 @@ async def open_breakers() -> dict[str, str]:
         await client.aclose()
 
 
+async def emergency() -> dict:
+    """Informational: emergency mode (global daily cap reached) degrades answers, not readiness."""
+    try:
+        status = await asyncio.wait_for(in_db_thread(emergency_status)(), CHECK_TIMEOUT)
+    except Exception as exc:  # the database check reports the outage; this must not raise
+        return {"active": None, "error": type(exc).__name__}
+    return status.as_json()
+
+
 async def readiness() -> dict:
-    results, breakers = await asyncio.gather(
-        asyncio.gather(*(_run(check) for check in CHECKS.values())), open_breakers()
+    results, breakers, emergency_mode = await asyncio.gather(
+        asyncio.gather(*(_run(check) for check in CHECKS.values())), open_breakers(), emergency()
     )
     checks = dict(zip(CHECKS, results, strict=True))
     failed = [name for name, result in checks.items() if not result["ok"]]
@@ -144,4 +154,5 @@ async def readiness() -> dict:
         "failed": failed,
         "checks": checks,
         "breakers": breakers,
+        "emergency_mode": emergency_mode,
     }

@@ -143,10 +143,13 @@ async def _openai_stream(
 def _openai_usage(usage) -> Usage:
     details = usage.prompt_tokens_details
     cached = (details.cached_tokens or 0) if details else 0
+    output_details = usage.completion_tokens_details
+    reasoning = (output_details.reasoning_tokens or 0) if output_details else 0
     return Usage(
         input_tokens=usage.prompt_tokens - cached,
         cached_input_tokens=cached,
         output_tokens=usage.completion_tokens,
+        reasoning_tokens=reasoning,
     )
 
 

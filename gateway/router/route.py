@@ -218,6 +218,7 @@ class Route:
             cached_input_tokens=sum(u.cached_input_tokens for u in reported),
             cache_write_tokens=sum(u.cache_write_tokens for u in reported),
             output_tokens=sum(u.output_tokens for u in reported),
+            reasoning_tokens=sum(u.reasoning_tokens for u in reported),
         )
 
     def cost(self) -> tuple[Decimal | None, bool]:

@@ -23,7 +23,13 @@ from gateway.simulator.replies import default_reply, split_tokens
 
 T = TypeVar("T")
 
-_USAGE_KEYS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+_USAGE_KEYS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
 
 # A stall without stall_ms lasts until the client gives up, but not past this.
 FOREVER_STALL_MS = 600_000
@@ -46,6 +52,7 @@ class Usage:
     cached_input_tokens: int
     cache_write_tokens: int
     output_tokens: int
+    reasoning_tokens: int = 0  # part of output_tokens, as OpenAI reports it
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -235,6 +242,7 @@ def resolve_plan(
         cached_input_tokens=merged.usage.get("cached_input_tokens", 0),
         cache_write_tokens=merged.usage.get("cache_write_tokens", 0),
         output_tokens=merged.usage.get("output_tokens", len(tokens)),
+        reasoning_tokens=merged.usage.get("reasoning_tokens", 0),
     )
     fault, stall = merged.fault, merged.stall
     if isinstance(fault, StreamFault):

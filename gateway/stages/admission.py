@@ -1,8 +1,11 @@
-"""Stage 0: refuse input the rest of the pipeline must never see."""
+"""Stage 0: refuse input the rest of the pipeline must never see, and what budgets forbid."""
 
 from __future__ import annotations
 
 from django.conf import settings
+
+from budgets.admission import Admission, admit
+from gateway.db import in_db_thread
 
 
 def input_problem(text: str) -> str | None:
@@ -15,3 +18,8 @@ def input_problem(text: str) -> str | None:
     if "\x00" in text:
         return "That message contains a NUL character, which cannot be stored. Remove it and retry."
     return None
+
+
+async def admit_turn(*, user_id: int, conversation_id, text: str | None) -> Admission:
+    """Budgets, the global cap and token limits for one turn (see budgets/admission.py)."""
+    return await in_db_thread(admit)(user_id=user_id, conversation_id=conversation_id, text=text)
