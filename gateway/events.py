@@ -25,6 +25,26 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class Citation:
+    """A knowledge-base passage the reply was given: shown under the answer as [n]."""
+
+    n: int
+    document_id: int
+    document_title: str
+    passage: int  # the passage's position in its document, from 1
+    excerpt: str
+
+    def as_json(self) -> dict:
+        return {
+            "n": self.n,
+            "document_id": self.document_id,
+            "document": self.document_title,
+            "passage": self.passage,
+            "excerpt": self.excerpt,
+        }
+
+
+@dataclass(frozen=True)
 class Error:
     """The turn ended without a complete answer. `message` is safe to show to the user."""
 
@@ -41,4 +61,4 @@ class Done:
     timings: dict[str, int] = field(default_factory=dict)
 
 
-Event = Accepted | Delta | Error | Done
+Event = Accepted | Delta | Citation | Error | Done

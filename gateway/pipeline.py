@@ -1,7 +1,7 @@
 """The turn pipeline: a Turn in, typed events out. It knows nothing of websockets or HTTP.
 
 Stages built so far (DESIGN.md numbering): 0 admission, 1 persist input, 3 prompt selection,
-6 build messages, 7 model call, 9 record. The others arrive with their issues.
+5 retrieval, 6 build messages, 7 model call, 9 record. The others arrive with their issues.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from gateway.stages.build_messages import build_request
 from gateway.stages.model_call import plan_route
 from gateway.stages.persist_input import save_input
 from gateway.stages.record import TurnOutcome, record
+from gateway.stages.retrieval import Retrieved, retrieve_for_turn
 from gateway.usage import Usage
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
 
     progress = ReplyProgress(reply_id=saved.reply_id)
     route: Route | None = None
+    retrieved = Retrieved()
     status, error_kind = Status.COMPLETE, ""
 
     def outcome() -> TurnOutcome:
@@ -150,11 +152,22 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             error_kind=error_kind,
             attempts=[a.as_json() for a in route.attempts] if route else [],
             fallback_used=bool(route and route.fallback_used),
+            retrieval_ms=retrieved.ms,
+            retrieval_error=retrieved.error,
+            citations=[c.as_json() for c in retrieved.citations],
         )
 
     try:
+        retrieved = await retrieve_for_turn(
+            template_id=template.id, conversation_id=turn.conversation_id, question=turn.text
+        )
+        for citation in retrieved.citations:
+            yield citation
         request = await build_request(
-            template=template, conversation_id=turn.conversation_id, reply_id=saved.reply_id
+            template=template,
+            conversation_id=turn.conversation_id,
+            reply_id=saved.reply_id,
+            context=retrieved.context,
         )
         route = await plan_route(template, request)
         async for text in route.stream():
@@ -188,7 +201,11 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             usage=final.usage or Usage(),
             cost=final.cost,
             model=final.model,
-            timings={"ttft_ms": final.ttft_ms or 0, "latency_ms": final.latency_ms},
+            timings={
+                "ttft_ms": final.ttft_ms or 0,
+                "latency_ms": final.latency_ms,
+                **({"retrieval_ms": final.retrieval_ms} if final.retrieval_ms is not None else {}),
+            },
         )
 
 

@@ -41,6 +41,13 @@ class RequestLog(models.Model):
     # Every model call of the turn: model, outcome, status, backoff wait, duration, usage, cost.
     attempts = models.JSONField(default=list, blank=True)
     fallback_used = models.BooleanField(default=False)
+    # Stage 5, timed apart from the model: null when the assistant does not use retrieval.
+    retrieval_ms = models.PositiveIntegerField(null=True, blank=True)
+    retrieval_error = models.CharField(
+        max_length=50, blank=True, help_text="Why the turn was answered without context."
+    )
+    # The passages given to the model: document, passage number and excerpt.
+    citations = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

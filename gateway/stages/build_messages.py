@@ -10,13 +10,16 @@ from gateway.providers import ChatRequest
 from prompts_admin.models import PromptTemplate
 
 
-async def build_request(*, template: PromptTemplate, conversation_id, reply_id: int) -> ChatRequest:
+async def build_request(
+    *, template: PromptTemplate, conversation_id, reply_id: int, context: str = ""
+) -> ChatRequest:
+    """`context`: the retrieval stage's fenced passages, after the stable system prompt."""
     history = await in_db_thread(history_before)(
         conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES
     )
     return ChatRequest(
         model=template.model.name,
-        system=template.system_prompt,
+        system=template.system_prompt + context,
         messages=history,
         max_output_tokens=template.max_output_tokens,
         temperature=template.temperature,

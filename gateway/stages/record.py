@@ -36,6 +36,9 @@ class TurnOutcome:
     error_kind: str = ""
     attempts: list[dict] = field(default_factory=list)
     fallback_used: bool = False
+    retrieval_ms: int | None = None
+    retrieval_error: str = ""
+    citations: list[dict] = field(default_factory=list)
 
 
 @transaction.atomic
@@ -53,6 +56,7 @@ def record_turn(outcome: TurnOutcome) -> None:
         latency_ms=outcome.latency_ms,
         ttft_ms=outcome.ttft_ms,
         error_kind=outcome.error_kind,
+        citations=outcome.citations,
         updated_at=timezone.now(),
     )
     # The conversation may have been deleted mid-reply: the spend is still logged, unlinked.
@@ -78,6 +82,9 @@ def record_turn(outcome: TurnOutcome) -> None:
         error_kind=outcome.error_kind,
         attempts=outcome.attempts,
         fallback_used=outcome.fallback_used,
+        retrieval_ms=outcome.retrieval_ms,
+        retrieval_error=outcome.retrieval_error,
+        citations=outcome.citations,
     )
 
 
