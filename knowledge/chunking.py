@@ -12,11 +12,12 @@ OVERLAP_CHARS = 160
 # Markdown heading also ends one.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 _PARAGRAPH = re.compile(r"\n\s*\n|\n(?=#{1,6} )|\n(?=[-*+] )|\n(?=\d+[.)] )")
+_HEADING = re.compile(r"^(#{1,6} .*)$", re.M)
 
 
 def sentences(text: str) -> list[str]:
     found = []
-    for paragraph in _PARAGRAPH.split(text):
+    for paragraph in _PARAGRAPH.split(_HEADING.sub("\\1\n", text)):
         paragraph = " ".join(paragraph.split())
         for sentence in _SENTENCE_END.split(paragraph):
             found.extend(_hard_wrap(sentence.strip()))
