@@ -8,10 +8,11 @@ import re
 CHUNK_CHARS = 700
 OVERLAP_CHARS = 160
 
-# A sentence ends at . ! ? (and closing quotes or brackets) before whitespace; a blank line or a
-# Markdown heading also ends one.
+# A sentence ends at . ! ? (and closing quotes or brackets) before whitespace, or at a paragraph
+# break.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
-_PARAGRAPH = re.compile(r"\n\s*\n|\n(?=#{1,6} )|\n(?=[-*+] )|\n(?=\d+[.)] )")
+# Paragraph breaks: a blank line, or a line opening a heading, list item or table row.
+_PARAGRAPH = re.compile(r"\n\s*\n|\n(?=#{1,6} )|\n(?=[-*+] )|\n(?=\d+[.)] )|\n(?=\|)")
 _HEADING = re.compile(r"^(#{1,6} .*)$", re.M)
 
 

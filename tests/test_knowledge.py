@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 
 import pytest
@@ -136,3 +137,20 @@ def test_stored_file_names_cannot_point_outside_the_folder():
     for name in ("../secret_key", "/etc/passwd", "a" * 32 + "/x", ""):
         with pytest.raises(ValueError):
             storage.read_file(name)
+
+
+@pytest.mark.django_db
+def test_the_demo_seed_indexes_its_handbook_and_turns_retrieval_on():
+    from django.core.management import call_command
+
+    from knowledge.models import RetrievalPolicy
+
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())  # idempotent
+
+    handbook = Document.objects.get(title="Switchboard handbook")
+    assert handbook.status == IngestStatus.READY and handbook.chunks.exists()
+    policy = RetrievalPolicy.objects.get()
+    assert policy.enabled and policy.template.slug == "assistant"
+    (best, *_) = _search("When does support answer?")
+    assert best.document_title == "Switchboard handbook"

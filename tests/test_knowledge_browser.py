@@ -85,6 +85,9 @@ def test_an_uploaded_document_answers_with_a_citation(
     citation.locator("summary").click()
     expect(excerpt).to_contain_text("up to three days a week")
 
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "citations.png", full_page=True)
+
     # The model was given the passage, fenced as data.
     (request,) = simulator.get("/_sim/requests").json()["requests"]
     sent = json.dumps([request["system"], request["messages"]])
@@ -94,6 +97,3 @@ def test_an_uploaded_document_answers_with_a_citation(
     page.reload()
     reply = page.locator("#messages article.message.assistant").last
     expect(reply.locator(".citations")).to_contain_text("Remote work policy, passage 1")
-    reply.locator(".citation summary").first.click()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "citations.png", full_page=True)

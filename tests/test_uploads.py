@@ -272,3 +272,12 @@ def test_uploads_are_stored_outside_the_web_root_and_never_served(
     assert "&lt;script&gt;window.x=1&lt;/script&gt;" in page
     assert "<script>window.x=1" not in page and document.stored_file not in page
     assert Chunk.objects.filter(text__contains="<script>window.x=1</script>").exists()
+
+
+def test_the_knowledge_admin_pages_render(admin_client, openai_template):
+    from knowledge.models import RetrievalPolicy
+
+    RetrievalPolicy.objects.create(template=openai_template)
+    for page in ("knowledge/document/", "knowledge/document/add/", "knowledge/retrievalpolicy/"):
+        assert admin_client.get(f"/{settings.ADMIN_URL}{page}").status_code == 200
+    assert 'enctype="multipart/form-data"' in admin_client.get(ADD_URL).content.decode()
