@@ -36,7 +36,8 @@ def retrieval_top_k(template_id: int) -> int:
 
 
 # Candidates from each ranking: vector (cosine, HNSW) and full text (OR of the query's lexemes,
-# ranked by cover density). Only vectors of the current embedder are comparable with the query.
+# ranked by ts_rank over log length, so long passages don't win by size). Only vectors of the
+# current embedder are comparable with the query.
 _SEARCH_SQL = f"""
 WITH vector AS (
     SELECT id, row_number() OVER (ORDER BY embedding <=> %(vector)s::vector) AS rank
@@ -48,11 +49,11 @@ WITH vector AS (
     SELECT nullif(replace(plainto_tsquery('{SEARCH_CONFIG}', %(text)s)::text, '&', '|'), '')
         ::tsquery AS q
 ), fulltext AS (
-    SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.search_vector, query.q) DESC, c.id)
+    SELECT c.id, row_number() OVER (ORDER BY ts_rank(c.search_vector, query.q, 1) DESC, c.id)
         AS rank
     FROM knowledge_chunk c, query
     WHERE query.q IS NOT NULL AND c.search_vector @@ query.q
-    ORDER BY ts_rank_cd(c.search_vector, query.q) DESC, c.id
+    ORDER BY ts_rank(c.search_vector, query.q, 1) DESC, c.id
     LIMIT %(candidates)s
 ), fused AS (
     SELECT id, sum(1.0 / ({RRF_K} + rank)) AS score
