@@ -4,7 +4,13 @@ from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
 
 from knowledge.models import Document, RetrievalPolicy
-from knowledge.services import UploadRejected, document_delete, document_upload, upload_kind
+from knowledge.services import (
+    UploadRejected,
+    document_delete,
+    document_upload,
+    upload_kind,
+    upload_size_check,
+)
 from knowledge.tasks import ingest_document
 
 
@@ -34,8 +40,9 @@ class DocumentForm(forms.ModelForm):
             if not self.instance.pk:
                 raise forms.ValidationError("Choose a file to upload.")
             return None
-        data = upload.read()
         try:
+            upload_size_check(upload.size)
+            data = upload.read()
             upload_kind(file_name=upload.name, data=data)
         except UploadRejected as rejected:
             raise forms.ValidationError(str(rejected)) from None

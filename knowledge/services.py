@@ -27,14 +27,18 @@ class UploadRejected(ValueError):
     """The upload was refused before anything was stored. The message is for the uploader."""
 
 
-def upload_kind(*, file_name: str, data: bytes) -> str:
-    """The file's kind if the knowledge base takes it; raises UploadRejected with the reason."""
-    limit = int(settings.KNOWLEDGE_MAX_UPLOAD_MB * 1024 * 1024)
-    if len(data) > limit:
+def upload_size_check(size: int) -> None:
+    """Refuse a file over KNOWLEDGE_MAX_UPLOAD_MB (before reading it into memory)."""
+    if size > settings.KNOWLEDGE_MAX_UPLOAD_MB * 1024 * 1024:
         raise UploadRejected(
-            f"The file is {len(data) / 1024 / 1024:.1f} MB; "
+            f"The file is {size / 1024 / 1024:.1f} MB; "
             f"the limit is {settings.KNOWLEDGE_MAX_UPLOAD_MB:g} MB."
         )
+
+
+def upload_kind(*, file_name: str, data: bytes) -> str:
+    """The file's kind if the knowledge base takes it; raises UploadRejected with the reason."""
+    upload_size_check(len(data))
     try:
         return sniff(data, file_name=file_name)
     except UnsupportedFile as error:
