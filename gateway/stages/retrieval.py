@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DatabaseError
 
+from chat.models import Message, Role
 from gateway.db import in_db_thread
 from gateway.embeddings import aembed, embedder
 from gateway.events import Citation
@@ -52,6 +53,10 @@ class Retrieved:
         return [citation_for(n, passage) for n, passage in enumerate(self.passages, 1)]
 
 
+class EmbeddingFailed(Exception):
+    """The question could not be embedded (the embedder is down, misconfigured or slow)."""
+
+
 async def retrieve(query: str, *, top_k: int) -> list[Passage]:
     """The top_k passages for `query`. Raises on any failure; `retrieve_for_turn` never does."""
     try:
@@ -65,8 +70,6 @@ async def retrieve(query: str, *, top_k: int) -> list[Passage]:
 
 
 def _last_question(conversation_id) -> str:
-    from chat.models import Message, Role
-
     last = Message.objects.filter(conversation_id=conversation_id, role=Role.USER).last()
     return last.content if last else ""
 
@@ -100,10 +103,6 @@ async def retrieve_for_turn(*, template_id: int, conversation_id, question: str)
         log.warning("retrieval timed out: answering without context")
     count_retrieval_failure(reason)
     return Retrieved(ms=elapsed(), error=reason)
-
-
-class EmbeddingFailed(Exception):
-    """The question could not be embedded (the embedder is down, misconfigured or slow)."""
 
 
 def _failure_reason(error: Exception) -> str:
