@@ -65,7 +65,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "passages",
         "ingested_at",
         "updated_at",
-        "text",
+        "text_preview",
     ]
     actions = ["reindex"]
 
@@ -75,6 +75,13 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.display(description="passages", ordering="chunk_count")
     def passages(self, document: Document) -> int:
         return getattr(document, "chunk_count", None) or document.chunks.count()
+
+    @admin.display(description="extracted text")
+    def text_preview(self, document: Document) -> str:
+        """The start of the text (a PDF can hold millions of characters; the page need not)."""
+        limit = 5000
+        text = document.text
+        return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
     @admin.display(description="size")
     def size(self, document: Document) -> str:
