@@ -92,6 +92,10 @@ def search_passages(
     with transaction.atomic(), connection.cursor() as cursor:
         # Bounded in the database too: a locked or overloaded table must not hold the thread.
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)])
+        # HNSW returns at most ef_search rows (default 40): enough for every candidate asked.
+        cursor.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true)", [str(max(40, params["candidates"]))]
+        )
         cursor.execute(_SEARCH_SQL, params)
         rows = cursor.fetchall()
     return [Passage(*row[:5], float(row[5])) for row in rows]

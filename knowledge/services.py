@@ -90,6 +90,8 @@ def document_ingest(*, document_id: int, stored_file: str) -> None:
 
 
 def _mark_failed(document_id: int, stored_file: str, error: str) -> None:
+    if Chunk.objects.filter(document_id=document_id).exists():
+        error += " The previous version is still used for answers."
     Document.objects.filter(pk=document_id, stored_file=stored_file).update(
         status=IngestStatus.FAILED, error=error, updated_at=timezone.now()
     )

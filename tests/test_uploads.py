@@ -174,6 +174,7 @@ def test_a_broken_reupload_keeps_the_previous_passages(admin_client, celery_work
     failed = _indexed("Office guide")
 
     assert failed.status == IngestStatus.FAILED and "damaged" in failed.error
+    assert failed.error.endswith("The previous version is still used for answers.")
     assert list(failed.chunks.values_list("text", flat=True)) == [
         "The canteen serves lunch from noon."
     ]
