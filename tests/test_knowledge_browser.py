@@ -17,6 +17,7 @@ from knowledge.models import Document, IngestStatus, RetrievalPolicy
 from tests.test_browser import (  # noqa: F401
     PASSWORD,
     SCREENSHOTS,
+    TIMEOUT_MS,
     _open_new_chat,
     _send,
     browser,
@@ -76,7 +77,7 @@ def test_an_uploaded_document_answers_with_a_citation(
     _send(page, "How many days can I work from home?")
 
     reply = page.locator("#messages article.message.assistant").last
-    expect(reply).to_have_attribute("data-status", "complete")
+    expect(reply).to_have_attribute("data-status", "complete", timeout=TIMEOUT_MS)
     expect(reply.locator(".message-body")).to_have_text("Up to three days a week [1].")
     citation = reply.locator(".citations .citation").first
     expect(citation).to_contain_text("Remote work policy, passage 1")

@@ -20,7 +20,7 @@ from django.db import DatabaseError
 
 from chat.models import Message, Role
 from gateway.db import in_db_thread
-from gateway.embeddings import aembed, embedder
+from gateway.embeddings import WordLlamaEmbedder, aembed, embedder
 from gateway.events import Citation
 from knowledge.selectors import Passage, retrieval_top_k, search_passages
 
@@ -69,6 +69,18 @@ async def retrieve(query: str, *, top_k: int) -> list[Passage]:
     )
 
 
+_local_embedder_loaded = False
+
+
+async def _load_local_embedder() -> None:
+    """The bundled model loads once per process (about a second, more on a busy machine):
+    that is start-up, not an outage, so it happens before the retrieval clock starts."""
+    global _local_embedder_loaded
+    if not _local_embedder_loaded and isinstance(embedder(), WordLlamaEmbedder):
+        await aembed(["load"])
+    _local_embedder_loaded = True
+
+
 def _last_question(conversation_id) -> str:
     last = Message.objects.filter(conversation_id=conversation_id, role=Role.USER).last()
     return last.content if last else ""
@@ -88,6 +100,7 @@ async def retrieve_for_turn(*, template_id: int, conversation_id, question: str)
         top_k = await in_db_thread(retrieval_top_k)(template_id)
         if not top_k:
             return Retrieved()
+        await _load_local_embedder()
         question = question or await in_db_thread(_last_question)(conversation_id)
         passages = await asyncio.wait_for(
             retrieve(question, top_k=top_k), settings.RETRIEVAL_TIMEOUT_SECONDS
