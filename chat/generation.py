@@ -171,6 +171,8 @@ class Generation:
         if self.reply is None:
             return
         saved = await in_db_thread(selectors.message_with_branch)(self.reply.id)
+        # A page (re)connecting from now on must get the saved reply, not the streaming one.
+        self.reply = saved
         await self._publish(
             fragments.message_html(saved, oob=True) + fragments.turn_state_html("idle")
         )

@@ -88,6 +88,8 @@ class Message(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Knowledge-base passages the reply was written from (shown under it).
+    citations = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -227,6 +227,15 @@ SIMULATOR_URL = env.str("SIMULATOR_URL", default="http://127.0.0.1:8100")
 EMBEDDER = env.str("EMBEDDER", default="wordllama")
 EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=10.0)
 
+# Knowledge base: uploads are kept outside the web root, in a folder no URL maps to.
+KNOWLEDGE_FILES_DIR = env.path(
+    "KNOWLEDGE_FILES_DIR",
+    default=Path(env.str("DATA_DIR", default=str(BASE_DIR / ".data"))) / "knowledge",
+)
+KNOWLEDGE_MAX_UPLOAD_MB = env.float("KNOWLEDGE_MAX_UPLOAD_MB", default=10.0)
+KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS = env.float("KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS", default=60.0)
+RETRIEVAL_TIMEOUT_SECONDS = env.float("RETRIEVAL_TIMEOUT_SECONDS", default=5.0)
+
 # The router (timeouts are per template, in admin). Backoff: base * 2^retry, +- jitter.
 ROUTER_MAX_RETRIES = env.int("ROUTER_MAX_RETRIES", default=3)
 ROUTER_BACKOFF_BASE_SECONDS = env.float("ROUTER_BACKOFF_BASE_SECONDS", default=1.0)

@@ -29,6 +29,24 @@ class Notice:
     """Something the user should know about this turn (e.g. a cheaper model over budget)."""
 
     text: str
+@dataclass(frozen=True)
+class Citation:
+    """A knowledge-base passage the reply was given: shown under the answer as [n]."""
+
+    n: int
+    document_id: int
+    document_title: str
+    passage: int  # the passage's position in its document, from 1
+    excerpt: str
+
+    def as_json(self) -> dict:
+        return {
+            "n": self.n,
+            "document_id": self.document_id,
+            "document": self.document_title,
+            "passage": self.passage,
+            "excerpt": self.excerpt,
+        }
 
 
 @dataclass(frozen=True)
@@ -64,4 +82,4 @@ class Done:
     timings: dict[str, int] = field(default_factory=dict)
 
 
-Event = Accepted | Notice | Delta | Replace | Blocked | Error | Done
+Event = Accepted | Notice | Delta | Citation | Replace | Blocked | Error | Done

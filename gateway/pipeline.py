@@ -1,7 +1,7 @@
 """The turn pipeline: a Turn in, typed events out. It knows nothing of websockets or HTTP.
 
 Stages built so far (DESIGN.md numbering): 0 admission, 1 persist input, 3 prompt selection,
-6 build messages, 7 model call, 9 record. The others arrive with their issues.
+5 retrieval, 6 build messages, 7 model call, 9 record. The others arrive with their issues.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from gateway.stages.model_call import plan_route
 from gateway.stages.output_guard import guarded_stream, record_reply_checks
 from gateway.stages.persist_input import save_input
 from gateway.stages.record import TurnOutcome, record
+from gateway.stages.retrieval import Retrieved, retrieve_for_turn
 from gateway.stages.select_prompt import select_prompt, served_template
 from gateway.usage import Usage
 from guardrails.checks import Verdict
@@ -168,6 +169,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
 
     progress = ReplyProgress(reply_id=saved.reply_id)
     route: Route | None = None
+    retrieved = Retrieved()
     status, error_kind = Status.COMPLETE, ""
 
     def outcome() -> TurnOutcome:
@@ -196,6 +198,9 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             fallback_used=bool(route and route.fallback_used),
             prompt_version_id=choice.version.pk if choice.version else None,
             experiment_arm_id=choice.arm.pk if choice.arm else None,
+            retrieval_ms=retrieved.ms,
+            retrieval_error=retrieved.error,
+            citations=[c.as_json() for c in retrieved.citations],
         )
 
     ids = {"request_id": turn.request_id, "user_id": turn.user_id, "template_id": template.id}
@@ -210,11 +215,17 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         if guard.verdict.blocked:  # the message stays saved, marked blocked, and is never sent
             raise TurnBlocked(guard.verdict, "input")
         reply_guard = guard.reply_guard()
+        retrieved = await retrieve_for_turn(
+            template_id=template.id, conversation_id=turn.conversation_id, question=turn.text
+        )
+        for citation in retrieved.citations:
+            yield citation
         request = await build_request(
             template=template,
             conversation_id=turn.conversation_id,
             reply_id=saved.reply_id,
             system=choice.system_prompt,
+            context=retrieved.context,
         )
         route = await plan_route(template, guard.protect(request))
         async for text in guarded_stream(route.stream(), reply_guard):
@@ -262,7 +273,11 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             usage=final.usage or Usage(),
             cost=final.cost,
             model=final.model,
-            timings={"ttft_ms": final.ttft_ms or 0, "latency_ms": final.latency_ms},
+            timings={
+                "ttft_ms": final.ttft_ms or 0,
+                "latency_ms": final.latency_ms,
+                **({"retrieval_ms": final.retrieval_ms} if final.retrieval_ms is not None else {}),
+            },
         )
 
 

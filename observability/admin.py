@@ -16,8 +16,9 @@ class RequestLogAdmin(admin.ModelAdmin):
         "cost",
         "latency_ms",
         "ttft_ms",
+        "retrieval_ms",
     ]
-    list_filter = ["status", "model_used", "fallback_used", "simulated"]
+    list_filter = ["status", "model_used", "fallback_used", "simulated", "retrieval_error"]
     date_hierarchy = "created_at"
 
     # Request logs are a record of what happened: nobody edits them.

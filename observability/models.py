@@ -48,6 +48,13 @@ class RequestLog(models.Model):
     experiment_arm = models.ForeignKey(
         "prompts_admin.ExperimentArm", null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Stage 5, timed apart from the model: null when the assistant does not use retrieval.
+    retrieval_ms = models.PositiveIntegerField(null=True, blank=True)
+    retrieval_error = models.CharField(
+        max_length=50, blank=True, help_text="Why the turn was answered without context."
+    )
+    # The passages given to the model: document, passage number and excerpt.
+    citations = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

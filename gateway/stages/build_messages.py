@@ -19,14 +19,21 @@ def _history(template: PromptTemplate, system: str, conversation_id, reply_id: i
 
 
 async def build_request(
-    *, template: PromptTemplate, conversation_id, reply_id: int, system: str | None = None
+    *,
+    template: PromptTemplate,
+    conversation_id,
+    reply_id: int,
+    system: str | None = None,
+    context: str = "",
 ) -> ChatRequest:
-    """`system`: the rendered prompt version chosen by stage 3 (default: the template's text)."""
+    """`system`: the rendered prompt version chosen by stage 3 (default: the template's text).
+    `context`: the retrieval stage's fenced passages, sent after the stable system prompt."""
     system = template.system_prompt if system is None else system
-    history = await in_db_thread(_history)(template, system, conversation_id, reply_id)
+    history = await in_db_thread(_history)(template, system + context, conversation_id, reply_id)
     return ChatRequest(
         model=template.model.name,
         system=system,
+        system_suffix=context.strip(),
         messages=history,
         max_output_tokens=template.max_output_tokens,
         temperature=template.temperature,

@@ -34,7 +34,9 @@ class InputGuard:
         messages = request.messages
         if self.redactor:
             messages = [{**m, "content": self.redactor.redact(m["content"])[0]} for m in messages]
-        suffix = canary_instruction(self.canary) if self.canary else request.system_suffix
+        suffix = request.system_suffix  # e.g. retrieved passages: the canary goes after them
+        if self.canary:
+            suffix = "\n\n".join(filter(None, [suffix, canary_instruction(self.canary)]))
         return replace(request, system_suffix=suffix, messages=messages)
 
     def reply_guard(self) -> ReplyGuard:

@@ -38,6 +38,9 @@ class TurnOutcome:
     fallback_used: bool = False
     prompt_version_id: int | None = None
     experiment_arm_id: int | None = None
+    retrieval_ms: int | None = None
+    retrieval_error: str = ""
+    citations: list[dict] = field(default_factory=list)
 
 
 @transaction.atomic
@@ -56,6 +59,7 @@ def record_turn(outcome: TurnOutcome) -> None:
         ttft_ms=outcome.ttft_ms,
         error_kind=outcome.error_kind,
         prompt_version_id=outcome.prompt_version_id,
+        citations=outcome.citations,
         updated_at=timezone.now(),
     )
     # The conversation may have been deleted mid-reply: the spend is still logged, unlinked.
@@ -83,6 +87,9 @@ def record_turn(outcome: TurnOutcome) -> None:
         fallback_used=outcome.fallback_used,
         prompt_version_id=outcome.prompt_version_id,
         experiment_arm_id=outcome.experiment_arm_id,
+        retrieval_ms=outcome.retrieval_ms,
+        retrieval_error=outcome.retrieval_error,
+        citations=outcome.citations,
     )
 
 

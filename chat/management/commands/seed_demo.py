@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from gateway.models import LanguageModel
-from knowledge.models import Document
+from knowledge.models import Document, RetrievalPolicy
+from knowledge.services import document_create_from_text, document_index_text
 from prompts_admin.models import PromptTemplate
 
 DEMO_USERNAME = "admin"
@@ -59,7 +60,7 @@ class Command(BaseCommand):
     def _create_template(self) -> None:
         if PromptTemplate.objects.exists():
             return
-        PromptTemplate.objects.create(
+        template = PromptTemplate.objects.create(
             slug="assistant",
             name="Assistant",
             description="A general helpful assistant.",
@@ -67,6 +68,8 @@ class Command(BaseCommand):
             model=LanguageModel.objects.get(name=self._demo_model()),
             is_default=True,
         )
+        # The demo assistant answers from the knowledge base (others opt in, in admin).
+        RetrievalPolicy.objects.create(template=template, enabled=True)
 
     @staticmethod
     def _demo_model() -> str:
@@ -77,7 +80,11 @@ class Command(BaseCommand):
         return "claude-haiku-4-5" if only_anthropic else "gpt-4o-mini"
 
     def _create_document(self) -> None:
-        Document.objects.get_or_create(
-            title="Switchboard handbook",
-            defaults={"source": "handbook.md", "text": DOCUMENT_TEXT},
-        )
+        """Indexed here, not by the worker: the demo answers from it on the first turn."""
+        document = Document.objects.filter(title="Switchboard handbook").first()
+        if document is None:
+            document_create_from_text(
+                title="Switchboard handbook", source="handbook.md", text=DOCUMENT_TEXT
+            )
+        elif not document.chunks.exists() and document.text:  # seeded before chunks existed
+            document_index_text(document=document, text=document.text)
