@@ -7,6 +7,7 @@ Stages built so far (DESIGN.md numbering): 0 admission, 1 persist input, 3 promp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from django.conf import settings
+from structlog.contextvars import bound_contextvars
 
 from chat.models import Status
 from chat.services import (
@@ -33,6 +35,7 @@ from gateway.stages.model_call import plan_route
 from gateway.stages.persist_input import save_input
 from gateway.stages.record import TurnOutcome, record
 from gateway.usage import Usage
+from observability.tracing import model_call_span, stage_span, turn_span
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +96,30 @@ class ReplyProgress:
 
 
 async def run_turn(turn: Turn) -> AsyncIterator[Event]:
-    if not turn.retry and (problem := input_problem(turn.text)):
+    """The turn, with its request id on every log line and a span around it all."""
+    request_id = str(turn.request_id)
+    with (
+        bound_contextvars(request_id=request_id),
+        turn_span(request_id=request_id, user_id=turn.user_id),
+    ):
+        async with contextlib.aclosing(_run_turn(turn)) as events:
+            async for event in events:
+                yield event
+
+
+async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
+    with stage_span("admission"):
+        problem = None if turn.retry else input_problem(turn.text)
+    if problem:
         yield Error("invalid_input", problem)
         return
     try:
-        saved = await save_input(
-            user_id=turn.user_id,
-            conversation_id=turn.conversation_id,
-            text=None if turn.retry else turn.text,
-        )
+        with stage_span("persist_input"):
+            saved = await save_input(
+                user_id=turn.user_id,
+                conversation_id=turn.conversation_id,
+                text=None if turn.retry else turn.text,
+            )
     except ConversationBusy:
         yield Error("busy", BUSY)
         return
@@ -109,7 +127,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         yield Error("invalid_input", "There is no message to answer again.")
         return
 
-    template = saved.conversation.template  # prompt selection: the conversation's assistant
+    with stage_span("prompt_selection"):
+        template = saved.conversation.template  # the conversation's assistant
     endpoint = endpoint_for(template.model.provider)
     await in_db_thread(reply_assign_model)(
         reply_id=saved.reply_id, model=template.model.name, simulated=endpoint.simulated
@@ -135,6 +154,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             user_id=turn.user_id,
             conversation_id=turn.conversation_id,
             template_id=template.id,
+            template=template.slug,
             reply_id=saved.reply_id,
             model_requested=template.model.name,
             model=served.name,
@@ -153,14 +173,16 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         )
 
     try:
-        request = await build_request(
-            template=template, conversation_id=turn.conversation_id, reply_id=saved.reply_id
-        )
-        route = await plan_route(template, request)
-        async for text in route.stream():
-            progress.add(text)
-            yield Delta(text)
-            await progress.checkpoint_if_due()
+        with stage_span("build_messages"):
+            request = await build_request(
+                template=template, conversation_id=turn.conversation_id, reply_id=saved.reply_id
+            )
+        with model_call_span() as call:
+            route = call.route = await plan_route(template, request)
+            async for text in route.stream():
+                progress.add(text)
+                yield Delta(text)
+                await progress.checkpoint_if_due()
     except (asyncio.CancelledError, GeneratorExit):
         # Cancelled (Stop, disconnect of the process) or closed by the caller mid-reply.
         status = Status.CANCELLED if turn.stop_requested else Status.INTERRUPTED

@@ -13,6 +13,8 @@ from chat.models import Message
 from gateway.db import in_db_thread
 from gateway.usage import Usage
 from observability.models import RequestLog
+from observability.tracing import stage_span
+from observability.turns import after_record
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class TurnOutcome:
     error_kind: str = ""
     attempts: list[dict] = field(default_factory=list)
     fallback_used: bool = False
+    template: str = ""  # the template's slug, for metrics
 
 
 @transaction.atomic
@@ -81,4 +84,8 @@ def record_turn(outcome: TurnOutcome) -> None:
     )
 
 
-record = in_db_thread(record_turn)
+async def record(outcome: TurnOutcome) -> None:
+    """Save the turn, then observe it (metrics, span, log line, eval job): never raises after."""
+    with stage_span("record"):
+        await in_db_thread(record_turn)(outcome)
+    await after_record(outcome)
