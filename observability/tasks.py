@@ -1,14 +1,19 @@
+import structlog
 from celery import shared_task
 from django.conf import settings
 
 from observability import evals, rollups
+
+log = structlog.get_logger(__name__)
 
 
 @shared_task
 def evaluate_turn(request_id: str) -> str | None:
     """Enqueued after a turn is recorded: cheap checks always, the judge on a sample."""
     result = evals.evaluate(request_id)
-    return result.status if result else None
+    status = result.status if result else None
+    log.info("turn evaluated", status=status, reason=(result.reason or None) if result else None)
+    return status
 
 
 @shared_task

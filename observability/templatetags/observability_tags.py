@@ -24,10 +24,9 @@ def chart_legend(series):
 @register.inclusion_tag("observability/_feedback.html", takes_context=True)
 def feedback_buttons(context, message):
     """Thumbs on a finished assistant reply, showing what its owner gave (if anything)."""
-    user = context.get("user")
-    given = None
-    if user is not None and user.is_authenticated:
-        given = feedback_for(user_id=user.id, message_id=message.id)
-    elif message.id:
-        given = feedback_for(user_id=message.conversation.user_id, message_id=message.id)
+    # Websocket fragments (no request; rendered on the event loop) carry replies that have just
+    # finished, which have no feedback yet: only a page render looks it up.
+    request, given = context.get("request"), None
+    if request is not None and request.user.is_authenticated:
+        given = feedback_for(user_id=request.user.id, message_id=message.id)
     return {"message": message, "feedback": given, "csrf_token": context.get("csrf_token")}
