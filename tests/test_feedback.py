@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 def reply(make_user, openai_template) -> Message:
     conversation = Conversation.objects.create(user=make_user(), template=openai_template)
     conversation.messages.create(role="user", content="Tell me a joke")
-    reply = conversation.messages.create(role="assistant", content="Knock knock.", status="complete")
+    reply = conversation.messages.create(
+        role="assistant", content="Knock knock.", status="complete"
+    )
     RequestLog.objects.create(
         user=conversation.user,
         conversation=conversation,
@@ -49,7 +51,9 @@ def test_a_thumbs_down_with_a_comment_is_saved_and_shown_pressed(reply):
     feedback = Feedback.objects.get(message=reply, user=owner)
     assert (feedback.score, feedback.comment) == (-1, "Not funny.")
     html = response.content.decode()
-    assert 'value="down" class="thumb thumb-down" aria-label="Bad reply" aria-pressed="true"' in html
+    assert (
+        'value="down" class="thumb thumb-down" aria-label="Bad reply" aria-pressed="true"' in html
+    )
     assert "Not funny." in html and "Thanks for the feedback." in html
 
 
@@ -121,7 +125,7 @@ def test_a_thumbs_down_reaches_the_quality_dashboard(reply, make_user):
     manager.user_permissions.add(Permission.objects.get(codename="view_dashboards"))
     page = _client(manager).get(reverse("dashboards:quality")).content.decode()
 
-    row = page.split('<tbody><tr>', 1)[1].split("</tr>", 1)[0]
+    row = page.split("<tbody><tr>", 1)[1].split("</tr>", 1)[0]
     assert "OpenAI assistant" in row and "gpt-4o-mini" in row
     cells = [c.split("</td>")[0] for c in row.split('<td class="num">')[1:]]
     # turns, check score, judge score, thumbs up, thumbs down, thumbs-up rate
