@@ -60,16 +60,26 @@ def _frame(title: str, top: float, unit: str, days: list[date], body: list[str])
                 _fmt(value, unit),
             )
         )
-    for index in sorted({0, len(days) // 2, len(days) - 1}):
-        if days:
-            parts.append(
-                format_html(
-                    '<text class="axis" x="{}" y="{}" text-anchor="middle">{}</text>',
-                    f"{_x(index, len(days)):.1f}",
-                    HEIGHT - 8,
-                    days[index].isoformat(),
-                )
+    last = len(days) - 1
+    for index in sorted({0, last // 2, last}) if days else []:
+        # The end labels hug the plot's edges so they are not cut off.
+        anchor = "start" if index == 0 and last else "end" if index == last and last else "middle"
+        x = (
+            LEFT
+            if anchor == "start"
+            else WIDTH - RIGHT
+            if anchor == "end"
+            else _x(index, len(days))
+        )
+        parts.append(
+            format_html(
+                '<text class="axis" x="{}" y="{}" text-anchor="{}">{}</text>',
+                f"{x:.1f}",
+                HEIGHT - 8,
+                anchor,
+                days[index].isoformat(),
             )
+        )
     parts.extend(body)
     parts.append("</svg>")
     return mark_safe("".join(str(p) for p in parts))  # every piece above is escaped
