@@ -233,6 +233,7 @@ LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
 
 # Observability: traces, /metrics access, rollups and retention.
 OTEL_TRACES_EXPORTER = env.str("OTEL_TRACES_EXPORTER", default="none")  # none | console | otlp
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="http://localhost:4318")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 ROLLUP_LOOKBACK_DAYS = env.int("ROLLUP_LOOKBACK_DAYS", default=2)
 REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", default=90)

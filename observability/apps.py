@@ -11,4 +11,6 @@ class ObservabilityConfig(AppConfig):
         from observability.tracing import configure_tracing
 
         configure_structlog()
-        configure_tracing(settings.OTEL_TRACES_EXPORTER)
+        configure_tracing(
+            settings.OTEL_TRACES_EXPORTER, otlp_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT
+        )

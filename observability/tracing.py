@@ -19,7 +19,9 @@ tracer = trace.get_tracer("switchboard")
 OPERATION = "chat"
 
 
-def configure_tracing(exporter: str, *, service_name: str = "switchboard") -> None:
+def configure_tracing(
+    exporter: str, *, otlp_endpoint: str = "", service_name: str = "switchboard"
+) -> None:
     """Install an SDK provider for "console" or "otlp"; "none" leaves the no-op API in place."""
     if exporter == "none":
         return
@@ -30,10 +32,9 @@ def configure_tracing(exporter: str, *, service_name: str = "switchboard") -> No
     if exporter == "console":
         span_exporter = ConsoleSpanExporter()
     elif exporter == "otlp":
-        # Reads OTEL_EXPORTER_OTLP_ENDPOINT / _HEADERS itself.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        span_exporter = OTLPSpanExporter()
+        span_exporter = OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")
     else:
         raise ValueError(f"OTEL_TRACES_EXPORTER must be none, console or otlp, not {exporter!r}")
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
