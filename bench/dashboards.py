@@ -71,7 +71,7 @@ def seed(rows: int, users: int, rng: random.Random) -> float:
             latency = int(rng.lognormvariate(7, 0.5))
             copy.write_row(
                 (
-                    uuid.UUID(int=rng.getrandbits(128), version=4), rng.choice(user_ids),
+                    uuid.uuid4(), rng.choice(user_ids),
                     template.id, model.name, model.name if status != "failed" else "",
                     model.provider, True, rng.randint(50, 3000), rng.randint(0, 500), 0, output,
                     Decimal(output) * model.output_price / 1_000_000, True, latency,

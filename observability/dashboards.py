@@ -8,6 +8,7 @@ from functools import wraps
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -16,6 +17,7 @@ from observability import selectors
 from observability.selectors import BadRange, DateRange
 
 PERMISSION = "observability.view_dashboards"
+USERS_PER_PAGE = 100
 
 PAGES = [
     ("cost", "Cost"),
@@ -82,7 +84,8 @@ def users(request: HttpRequest, period: DateRange) -> HttpResponse:
     rows = selectors.cost_per_user(period, sort=sort)
     if request.GET.get("format") == "csv":
         return _users_csv(rows, period)
-    return _render(request, "users", period, {"rows": rows, "sort": sort})
+    page = Paginator(rows, USERS_PER_PAGE).get_page(request.GET.get("page"))
+    return _render(request, "users", period, {"rows": page, "page_obj": page, "sort": sort})
 
 
 def _users_csv(rows: list[selectors.UserCost], period: DateRange) -> HttpResponse:

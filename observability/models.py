@@ -183,6 +183,31 @@ class UsageRollup(_Usage):
         return f"{self.day} {self.model} user {self.user_id}"
 
 
+class UserMonthRollup(models.Model):
+    """UsageRollup summed per calendar month and user: a year of per-user cost in ~12 rows each.
+
+    Recomputed from the daily rollups (which outlive the logs) for every month a rollup touches.
+    """
+
+    month = models.DateField(help_text="The first day of the month.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    turns = models.PositiveIntegerField(default=0)
+    unpriced = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(
+        default=0, help_text="All input: uncached, cached, writes."
+    )
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} user {self.user_id}"
+
+
 class DailyRollup(_Usage):
     """Request logs summed per day, model, template, prompt version and experiment arm.
 

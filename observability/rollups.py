@@ -102,6 +102,16 @@ _BLOCK_SQL = f"""
     FROM observability_requestlog l WHERE {_IN_RANGE} AND l.status = 'blocked'
     GROUP BY 1, 2
 """
+# Months are recomputed from the daily per-user rollups, never from logs that may be pruned.
+_USER_MONTH_SQL = """
+    INSERT INTO observability_usermonthrollup (
+        month, user_id, turns, unpriced, input_tokens, output_tokens, cost)
+    SELECT date_trunc('month', day)::date, user_id, sum(turns), sum(unpriced),
+        sum(input_tokens + cached_input_tokens + cache_write_tokens), sum(output_tokens), sum(cost)
+    FROM observability_usagerollup
+    WHERE date_trunc('month', day)::date = ANY(%(months)s::date[])
+    GROUP BY 1, 2
+"""
 _TABLES = [
     "observability_usagerollup",
     "observability_dailyrollup",
@@ -131,6 +141,11 @@ def rollup_days(first: date, last: date) -> int:
             cursor.execute(f"DELETE FROM {table} WHERE day = ANY(%s)", [days])
         for sql in (_USER_SQL, _daily_sql(), _LATENCY_SQL, _BLOCK_SQL):
             cursor.execute(sql, bounds)
+        months = sorted({day.replace(day=1) for day in days})
+        cursor.execute(
+            "DELETE FROM observability_usermonthrollup WHERE month = ANY(%s::date[])", [months]
+        )
+        cursor.execute(_USER_MONTH_SQL, {"months": months})
     return len(days)
 
 

@@ -11,7 +11,13 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from observability.models import BlockRollup, DailyRollup, LatencyRollup, UsageRollup
+from observability.models import (
+    BlockRollup,
+    DailyRollup,
+    LatencyRollup,
+    UsageRollup,
+    UserMonthRollup,
+)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -43,6 +49,19 @@ class DateRange:
     @property
     def days(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    def split_months(self) -> tuple[list[date], list[date]]:
+        """(first days of the calendar months wholly inside the range, the remaining days)."""
+        months, edges, day = [], [], self.start
+        while day <= self.end:
+            next_month = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+            if day.day == 1 and next_month - timedelta(days=1) <= self.end:
+                months.append(day)
+                day = next_month
+            else:
+                edges.append(day)
+                day += timedelta(days=1)
+        return months, edges
 
     def filter(self, queryset):
         return queryset.filter(day__gte=self.start, day__lte=self.end)
@@ -103,26 +122,49 @@ USER_SORTS = {"cost", "turns", "input_tokens", "output_tokens", "username"}
 def cost_per_user(
     period: DateRange, *, sort: str = "cost", limit: int | None = None
 ) -> list[UserCost]:
-    rows = (
-        period.filter(UsageRollup.objects)
-        .values("user_id")
-        .annotate(
-            turns=Sum("turns"),
+    """Whole months from the monthly rollup, the days at either edge from the daily one."""
+    months, edges = period.split_months()
+    totals: dict[int | None, dict] = defaultdict(
+        lambda: {
+            "turns": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost": Decimal(0),
+            "unpriced": 0,
+        }
+    )
+    sums = {
+        "turns": Sum("turns"),
+        "output_tokens": Sum("output_tokens"),
+        "cost": Sum("cost"),
+        "unpriced": Sum("unpriced"),
+    }
+    monthly = UserMonthRollup.objects.filter(month__in=months).values("user_id")
+    daily = UsageRollup.objects.filter(day__in=edges).values("user_id")
+    for rows in (
+        monthly.annotate(input_tokens=Sum("input_tokens"), **sums).order_by() if months else [],
+        daily.annotate(
             input_tokens=Sum(
                 F("input_tokens") + F("cached_input_tokens") + F("cache_write_tokens")
             ),
-            output_tokens=Sum("output_tokens"),
-            cost=Sum("cost"),
-            unpriced=Sum("unpriced"),
-        )
-        .order_by()
-    )
+            **sums,
+        ).order_by()
+        if edges
+        else [],
+    ):
+        for row in rows:
+            user = totals[row.pop("user_id")]
+            for key, value in row.items():
+                user[key] += value
     names = dict(
         get_user_model()
-        .objects.filter(id__in=[r["user_id"] for r in rows])
+        .objects.filter(id__in=[u for u in totals if u])
         .values_list("id", "username")
     )
-    users = [UserCost(username=names.get(r["user_id"], "(deleted user)"), **r) for r in rows]
+    users = [
+        UserCost(user_id=user_id, username=names.get(user_id, "(deleted user)"), **sums)
+        for user_id, sums in totals.items()
+    ]
     if sort not in USER_SORTS:
         sort = "cost"
     users.sort(key=lambda u: getattr(u, sort), reverse=sort != "username")

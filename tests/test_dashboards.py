@@ -249,3 +249,22 @@ def test_old_logs_are_pruned_after_rollup_and_the_totals_stay(dataset, make_user
     rollup_days(old_day, TODAY)
     assert UsageRollup.objects.get(day=old_day).cost == Decimal("7.000001")
     assert RequestLog.objects.filter(~Q(created_at__date=old_day)).count() == 11
+
+
+def test_cost_per_user_over_whole_and_partial_months_equals_the_logs(make_user, openai_template):
+    from observability.selectors import DateRange, cost_per_user
+
+    carol = make_user("carol")
+    first_of_month = TODAY.replace(day=1)
+    days = [first_of_month - timedelta(days=n) for n in (1, 20, 45, 70)] + [first_of_month]
+    for n, day in enumerate(days):
+        _log(carol, openai_template, day, cost=Decimal("0.123457") * (n + 1))
+    rollup_days(min(days), TODAY)
+    period = DateRange(min(days) + timedelta(days=1), TODAY)
+    months, edges = period.split_months()
+    assert months and edges  # the range has whole months and partial ones
+
+    (row,) = cost_per_user(period)
+    covered = [d for d in days if period.start <= d <= period.end]
+    expected = RequestLog.objects.filter(created_at__date__in=covered).aggregate(s=Sum("cost"))["s"]
+    assert (row.username, row.turns, row.cost) == ("carol", len(covered), expected)
