@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from chat.models import Conversation
@@ -75,7 +76,9 @@ def test_one_request_id_links_the_consumer_and_the_celery_task_log_lines(
     simulator.post("/_sim/script", json={"reply": SECRET_REPLY})
     user = make_user()
     conversation = Conversation.objects.create(user=user, template=openai_template)
-    env = {**live_env, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+    # A broker database of their own: the session's shared worker must not take this task.
+    broker = settings.REDIS_URL.rsplit("/", 1)[0] + "/7"
+    env = {**live_env, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO", "CELERY_BROKER_URL": broker}
     web_log, worker_log = tmp_path / "daphne.log", tmp_path / "worker.log"
     port = free_port()
     with ExitStack() as stack:
