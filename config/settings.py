@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 
+from observability.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "observability.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -204,6 +207,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers log through LOGGING below (JSON, with request ids), not Celery's own handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "interrupt-stale-streams": {
         "task": "chat.tasks.interrupt_stale_streams",
@@ -214,6 +219,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "prompts_admin.tasks.check_experiments",
         "schedule": 60.0,
     },
+    "rollup-usage": {"task": "observability.tasks.rollup_usage", "schedule": 600.0},
+    "prune-request-logs": {"task": "observability.tasks.prune_request_logs", "schedule": 86_400.0},
 }
 
 # Model providers. With no key set, both SDKs talk to the provider simulator.
@@ -262,17 +269,14 @@ EMERGENCY_MAX_INPUT_TOKENS = env.int("EMERGENCY_MAX_INPUT_TOKENS", default=2_000
 GLOBAL_SPEND_CACHE_SECONDS = env.float("GLOBAL_SPEND_CACHE_SECONDS", default=10.0)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "httpx": {"level": "WARNING"},
-        "httpx2": {"level": "WARNING"},
-        "daphne": {"level": "WARNING"},
-    },
-}
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # json | console
+# Prompt and reply text stay out of logs unless this is on; then they are redacted.
+LOG_CONTENT = env.bool("LOG_CONTENT", default=False)
+LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
+
+# Observability: traces, /metrics access, rollups and retention.
+OTEL_TRACES_EXPORTER = env.str("OTEL_TRACES_EXPORTER", default="none")  # none | console | otlp
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="http://localhost:4318")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+ROLLUP_LOOKBACK_DAYS = env.int("ROLLUP_LOOKBACK_DAYS", default=2)
+REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", default=90)

@@ -10,6 +10,9 @@ from observability import views as health
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="metrics"),
+    path(f"{settings.ADMIN_URL}dashboards/", include("observability.dashboard_urls")),
+    path("", include("observability.urls")),
     path("accounts/login/", login, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password_reset/", password_reset, name="password_reset"),

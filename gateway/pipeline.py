@@ -7,6 +7,7 @@ Stages built so far (DESIGN.md numbering): 0 admission, 1 persist input, 3 promp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from django.conf import settings
+from structlog.contextvars import bound_contextvars
 
 from chat.models import Status
 from chat.services import (
@@ -40,6 +42,7 @@ from gateway.stages.retrieval import Retrieved, retrieve_for_turn
 from gateway.stages.select_prompt import select_prompt, served_template
 from gateway.usage import Usage
 from guardrails.checks import Verdict
+from observability.tracing import model_call_span, stage_span, turn_span
 from prompts_admin.shadow import enqueue_shadow_run
 
 log = logging.getLogger(__name__)
@@ -115,27 +118,41 @@ class ReplyProgress:
 
 
 async def run_turn(turn: Turn) -> AsyncIterator[Event]:
+    """The turn, with its request id on every log line and a span around it all."""
+    request_id = str(turn.request_id)
+    with (
+        bound_contextvars(request_id=request_id),
+        turn_span(request_id=request_id, user_id=turn.user_id),
+    ):
+        async with contextlib.aclosing(_run_turn(turn)) as events:
+            async for event in events:
+                yield event
+
+
+async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
     answer_again = turn.retry or turn.regenerate_of is not None
     if not answer_again and (problem := input_problem(turn.text)):
         yield Error("invalid_input", problem)
         return
-    admission = await admit_turn(
-        user_id=turn.user_id,
-        conversation_id=turn.conversation_id,
-        text=None if answer_again else turn.text,
-    )
+    with stage_span("admission"):
+        admission = await admit_turn(
+            user_id=turn.user_id,
+            conversation_id=turn.conversation_id,
+            text=None if answer_again else turn.text,
+        )
     if admission.refusal:
         yield Error(admission.refusal.kind, admission.refusal.message)
         return
     try:
-        saved = await save_input(
-            user_id=turn.user_id,
-            conversation_id=turn.conversation_id,
-            text=None if answer_again else turn.text,
-            client_id=turn.client_id,
-            regenerate_of=turn.regenerate_of,
-            edit_of=turn.edit_of,
-        )
+        with stage_span("persist_input"):
+            saved = await save_input(
+                user_id=turn.user_id,
+                conversation_id=turn.conversation_id,
+                text=None if answer_again else turn.text,
+                client_id=turn.client_id,
+                regenerate_of=turn.regenerate_of,
+                edit_of=turn.edit_of,
+            )
     except ConversationBusy:
         yield Error("busy", BUSY)
         return
@@ -146,8 +163,9 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         yield Error("invalid_input", "There is no message to answer again.")
         return
 
-    choice = await select_prompt(template=saved.conversation.template, user_id=turn.user_id)
-    template = served_template(saved.conversation.template, choice)
+    with stage_span("prompt_selection"):
+        choice = await select_prompt(template=saved.conversation.template, user_id=turn.user_id)
+        template = served_template(saved.conversation.template, choice)
     if admission.repeat is not None:  # emergency mode: an earlier answer, no model call
         async for event in answer_from_repeat(turn, saved, template, admission):
             yield event
@@ -181,6 +199,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             user_id=turn.user_id,
             conversation_id=turn.conversation_id,
             template_id=template.id,
+            template=template.slug,
             reply_id=saved.reply_id,
             model_requested=template.model.name,
             model=served.name,
@@ -206,32 +225,36 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     ids = {"request_id": turn.request_id, "user_id": turn.user_id, "template_id": template.id}
     reply_guard, blocked = None, None
     try:
-        guard = await guard_input(
-            template=template,
-            user_message_id=saved.user_message_id,
-            request_id=turn.request_id,
-            user_id=turn.user_id,
-        )
+        with stage_span("input_guardrails"):
+            guard = await guard_input(
+                template=template,
+                user_message_id=saved.user_message_id,
+                request_id=turn.request_id,
+                user_id=turn.user_id,
+            )
         if guard.verdict.blocked:  # the message stays saved, marked blocked, and is never sent
             raise TurnBlocked(guard.verdict, "input")
         reply_guard = guard.reply_guard()
-        retrieved = await retrieve_for_turn(
-            template_id=template.id, conversation_id=turn.conversation_id, question=turn.text
-        )
+        with stage_span("retrieval"):
+            retrieved = await retrieve_for_turn(
+                template_id=template.id, conversation_id=turn.conversation_id, question=turn.text
+            )
         for citation in retrieved.citations:
             yield citation
-        request = await build_request(
-            template=template,
-            conversation_id=turn.conversation_id,
-            reply_id=saved.reply_id,
-            system=choice.system_prompt,
-            context=retrieved.context,
-        )
-        route = await plan_route(template, guard.protect(request))
-        async for text in guarded_stream(route.stream(), reply_guard):
-            progress.add(text)
-            yield Delta(text)
-            await progress.checkpoint_if_due()
+        with stage_span("build_messages"):
+            request = await build_request(
+                template=template,
+                conversation_id=turn.conversation_id,
+                reply_id=saved.reply_id,
+                system=choice.system_prompt,
+                context=retrieved.context,
+            )
+        with model_call_span() as call:
+            route = call.route = await plan_route(template, guard.protect(request))
+            async for text in guarded_stream(route.stream(), reply_guard):
+                progress.add(text)
+                yield Delta(text)
+                await progress.checkpoint_if_due()
         if reply_guard.blocked:  # what was shown is retracted before the turn ends
             yield Replace(reply_guard.verdict.notice)
             raise TurnBlocked(reply_guard.verdict, "output")
@@ -259,7 +282,8 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     if route is not None:
         report_operator_problems(route)
     if reply_guard is not None:
-        await record_reply_checks(reply_guard, reply_id=saved.reply_id, **ids)
+        with stage_span("output_guardrails"):
+            await record_reply_checks(reply_guard, reply_id=saved.reply_id, **ids)
     final = outcome()
     await record(final)
     if choice.shadow_arm and status == Status.COMPLETE:

@@ -1,5 +1,16 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ObservabilityConfig(AppConfig):
     name = "observability"
+
+    def ready(self) -> None:
+        from observability import celery_signals  # noqa: F401  (connects the signal handlers)
+        from observability.logs import configure_structlog
+        from observability.tracing import configure_tracing
+
+        configure_structlog()
+        configure_tracing(
+            settings.OTEL_TRACES_EXPORTER, otlp_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT
+        )

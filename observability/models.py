@@ -66,3 +66,224 @@ class RequestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.model_used or self.model_requested} {self.status}"
+
+
+class Feedback(models.Model):
+    """A user's thumbs up or down on one assistant reply, with an optional comment."""
+
+    UP, DOWN = 1, -1
+
+    message = models.ForeignKey("chat.Message", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    score = models.SmallIntegerField(choices=[(UP, "thumbs up"), (DOWN, "thumbs down")])
+    comment = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "message"], name="one_feedback_per_user_reply"),
+            models.CheckConstraint(
+                condition=models.Q(score__in=[1, -1]), name="feedback_is_up_or_down"
+            ),
+        ]
+        verbose_name_plural = "feedback"
+
+    def __str__(self) -> str:
+        return f"{'+1' if self.score == self.UP else '-1'} on message {self.message_id}"
+
+
+class EvalRubric(models.Model):
+    """What the LLM judge is asked to grade, by which model, on what share of turns.
+
+    The active rubric with the latest change is the one used; older ones stay for the record.
+    """
+
+    name = models.CharField(max_length=100)
+    instructions = models.TextField(
+        help_text="What a good answer does. The judge replies with a score from 1 to 5 and why."
+    )
+    judge_model = models.ForeignKey(
+        "gateway.LanguageModel", on_delete=models.PROTECT, related_name="+"
+    )
+    sample_rate = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=0.1,
+        help_text="Share of answered turns the judge grades, from 0 (none) to 1 (all).",
+    )
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sample_rate__gte=0, sample_rate__lte=1),
+                name="rubric_sample_rate_is_a_share",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvalResult(models.Model):
+    """The background evaluation of one turn: cheap checks always, the judge on a sample."""
+
+    class Status(models.TextChoices):
+        OK = "ok"
+        FAILED = "failed"
+
+    request_log = models.OneToOneField(
+        RequestLog, on_delete=models.CASCADE, related_name="evaluation"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.TextField(blank=True, help_text="Why the evaluation failed, if it did.")
+    # {"empty": bool, "refusal": bool, "truncated": bool, "format": bool}: true means a problem.
+    checks = models.JSONField(default=dict)
+    check_score = models.FloatField(help_text="Share of cheap checks passed, 0 to 1.")
+    judge_score = models.FloatField(
+        null=True, blank=True, help_text="Judge's 1-5 score, scaled to 0-1."
+    )
+    judge_reason = models.TextField(blank=True)
+    judge_model = models.CharField(max_length=100, blank=True)
+    rubric = models.ForeignKey(EvalRubric, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"eval of {self.request_log_id}: {self.status}"
+
+
+class _Usage(models.Model):
+    """Exact sums of request logs: the same decimals as the logs, so equal to the cent."""
+
+    turns = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    unpriced = models.PositiveIntegerField(default=0, help_text="Turns on a model with no price.")
+    input_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(_Usage):
+    """Request logs summed per day, user, model and template (the per-user cost pages)."""
+
+    day = models.DateField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.CharField(max_length=100)
+    template = models.ForeignKey(
+        "prompts_admin.PromptTemplate", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["day"]), models.Index(fields=["user", "day"])]
+        permissions = [
+            ("view_dashboards", "Can view cost and quality dashboards"),
+            ("view_metrics", "Can read the Prometheus /metrics endpoint"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model} user {self.user_id}"
+
+
+class UserMonthRollup(models.Model):
+    """UsageRollup summed per calendar month and user: a year of per-user cost in ~12 rows each.
+
+    Recomputed from the daily rollups (which outlive the logs) for every month a rollup touches.
+    """
+
+    month = models.DateField(help_text="The first day of the month.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    turns = models.PositiveIntegerField(default=0)
+    unpriced = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(
+        default=0, help_text="All input: uncached, cached, writes."
+    )
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} user {self.user_id}"
+
+
+class DailyRollup(_Usage):
+    """Request logs summed per day, model, template, prompt version and experiment arm.
+
+    Carries what the cost, cache and quality dashboards need, including eval scores and thumbs.
+    """
+
+    day = models.DateField(db_index=True)
+    model = models.CharField(max_length=100)
+    template = models.ForeignKey(
+        "prompts_admin.PromptTemplate", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    prompt_version = models.CharField(max_length=100, blank=True)
+    arm = models.CharField(max_length=100, blank=True)
+    fallbacks = models.PositiveIntegerField(default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    blocked = models.PositiveIntegerField(default=0)
+    evals = models.PositiveIntegerField(default=0)
+    eval_score_sum = models.FloatField(default=0)
+    judged = models.PositiveIntegerField(default=0)
+    judge_score_sum = models.FloatField(default=0)
+    thumbs_up = models.PositiveIntegerField(default=0)
+    thumbs_down = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model} {self.prompt_version} {self.arm}"
+
+
+class LatencyRollup(models.Model):
+    """Per day and model (and "*" for all models): latency and TTFT percentiles, error rates."""
+
+    ALL_MODELS = "*"
+
+    day = models.DateField()
+    model = models.CharField(max_length=100)
+    turns = models.PositiveIntegerField()
+    failed = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0)
+    latency_p50 = models.PositiveIntegerField(null=True)
+    latency_p95 = models.PositiveIntegerField(null=True)
+    latency_p99 = models.PositiveIntegerField(null=True)
+    ttft_p50 = models.PositiveIntegerField(null=True)
+    ttft_p95 = models.PositiveIntegerField(null=True)
+    ttft_p99 = models.PositiveIntegerField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "model"], name="one_latency_rollup_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model}"
+
+
+class BlockRollup(models.Model):
+    """Per day: turns blocked by each guardrail rule (a blocked log's `error_kind`)."""
+
+    day = models.DateField()
+    rule = models.CharField(max_length=50)
+    blocked = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "rule"], name="one_block_rollup")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.rule}"

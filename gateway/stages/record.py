@@ -13,6 +13,8 @@ from chat.models import Message
 from gateway.db import in_db_thread
 from gateway.usage import Usage
 from observability.models import RequestLog
+from observability.tracing import stage_span
+from observability.turns import after_record
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class TurnOutcome:
     retrieval_ms: int | None = None
     retrieval_error: str = ""
     citations: list[dict] = field(default_factory=list)
+    template: str = ""  # the template's slug, for metrics
 
 
 @transaction.atomic
@@ -93,4 +96,8 @@ def record_turn(outcome: TurnOutcome) -> None:
     )
 
 
-record = in_db_thread(record_turn)
+async def record(outcome: TurnOutcome) -> None:
+    """Save the turn, then observe it (metrics, span, log line, eval job): never raises after."""
+    with stage_span("record"):
+        await in_db_thread(record_turn)(outcome)
+    await after_record(outcome)

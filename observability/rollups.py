@@ -1,0 +1,169 @@
+"""Daily rollups of request logs: exact sums the dashboards read instead of a year of rows.
+
+A day is always recomputed whole from its logs (delete + insert in one transaction), and only
+days that still have logs are touched, so rolling up after the logs were pruned loses nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from observability.models import RequestLog
+
+# Fields other apps add to RequestLog; rolled up when present (prompt versions, experiments,
+# semantic cache). Until then their columns stay empty.
+VERSION_FIELD = "prompt_version"
+ARM_FIELD = "experiment_arm"
+CACHE_HIT_FIELD = "cache_hit"
+
+
+def _column(field_name: str) -> str | None:
+    try:
+        return RequestLog._meta.get_field(field_name).column
+    except Exception:
+        return None
+
+
+def _dimension_sql(field_name: str) -> str:
+    column = _column(field_name)
+    return f"COALESCE(l.{column}::text, '')" if column else "''"
+
+
+_USAGE_COLUMNS = (
+    "turns, failed, unpriced, input_tokens, cached_input_tokens, cache_write_tokens, "
+    "output_tokens, cost"
+)
+_USAGE_SUMS = """count(*), count(*) FILTER (WHERE l.status = 'failed'),
+        count(*) FILTER (WHERE NOT l.priced),
+        sum(l.input_tokens), sum(l.cached_input_tokens), sum(l.cache_write_tokens),
+        sum(l.output_tokens), COALESCE(sum(l.cost), 0)"""
+_DAY = "(l.created_at AT TIME ZONE 'UTC')::date"
+_MODEL = "COALESCE(NULLIF(l.model_used, ''), l.model_requested)"
+_IN_RANGE = "l.created_at >= %(start)s AND l.created_at < %(end)s"
+
+_USER_SQL = f"""
+    INSERT INTO observability_usagerollup (day, user_id, model, template_id, {_USAGE_COLUMNS})
+    SELECT {_DAY}, l.user_id, {_MODEL}, l.template_id, {_USAGE_SUMS}
+    FROM observability_requestlog l WHERE {_IN_RANGE}
+    GROUP BY 1, 2, 3, 4
+"""
+
+
+def _daily_sql() -> str:
+    cache_hit = _column(CACHE_HIT_FIELD)
+    cache_hits = f"count(*) FILTER (WHERE l.{cache_hit})" if cache_hit else "0"
+    return f"""
+    INSERT INTO observability_dailyrollup (
+        day, model, template_id, prompt_version, arm, {_USAGE_COLUMNS},
+        fallbacks, cache_hits, blocked,
+        evals, eval_score_sum, judged, judge_score_sum, thumbs_up, thumbs_down)
+    SELECT {_DAY}, {_MODEL}, l.template_id,
+        {_dimension_sql(VERSION_FIELD)}, {_dimension_sql(ARM_FIELD)}, {_USAGE_SUMS},
+        count(*) FILTER (WHERE l.fallback_used), {cache_hits},
+        count(*) FILTER (WHERE l.status = 'blocked'),
+        count(e.id), COALESCE(sum(e.check_score), 0),
+        count(e.judge_score), COALESCE(sum(e.judge_score), 0),
+        COALESCE(sum(f.up), 0), COALESCE(sum(f.down), 0)
+    FROM observability_requestlog l
+    LEFT JOIN observability_evalresult e ON e.request_log_id = l.id
+    LEFT JOIN (
+        SELECT message_id, count(*) FILTER (WHERE score = 1) AS up,
+               count(*) FILTER (WHERE score = -1) AS down
+        FROM observability_feedback GROUP BY message_id
+    ) f ON f.message_id = l.message_id
+    WHERE {_IN_RANGE}
+    GROUP BY 1, 2, 3, 4, 5
+    """
+
+
+_LATENCY_SQL = f"""
+    INSERT INTO observability_latencyrollup (
+        day, model, turns, failed, fallbacks,
+        latency_p50, latency_p95, latency_p99, ttft_p50, ttft_p95, ttft_p99)
+    SELECT {_DAY}, COALESCE({_MODEL}, '*'),
+        count(*), count(*) FILTER (WHERE l.status = 'failed'),
+        count(*) FILTER (WHERE l.fallback_used),
+        percentile_disc(0.5) WITHIN GROUP (ORDER BY l.latency_ms),
+        percentile_disc(0.95) WITHIN GROUP (ORDER BY l.latency_ms),
+        percentile_disc(0.99) WITHIN GROUP (ORDER BY l.latency_ms),
+        percentile_disc(0.5) WITHIN GROUP (ORDER BY l.ttft_ms),
+        percentile_disc(0.95) WITHIN GROUP (ORDER BY l.ttft_ms),
+        percentile_disc(0.99) WITHIN GROUP (ORDER BY l.ttft_ms)
+    FROM observability_requestlog l WHERE {_IN_RANGE}
+    GROUP BY GROUPING SETS (({_DAY}, {_MODEL}), ({_DAY}))
+"""
+
+_BLOCK_SQL = f"""
+    INSERT INTO observability_blockrollup (day, rule, blocked)
+    SELECT {_DAY}, COALESCE(NULLIF(l.error_kind, ''), 'unspecified'), count(*)
+    FROM observability_requestlog l WHERE {_IN_RANGE} AND l.status = 'blocked'
+    GROUP BY 1, 2
+"""
+# Months are recomputed from the daily per-user rollups, never from logs that may be pruned.
+_USER_MONTH_SQL = """
+    INSERT INTO observability_usermonthrollup (
+        month, user_id, turns, unpriced, input_tokens, output_tokens, cost)
+    SELECT date_trunc('month', day)::date, user_id, sum(turns), sum(unpriced),
+        sum(input_tokens + cached_input_tokens + cache_write_tokens), sum(output_tokens), sum(cost)
+    FROM observability_usagerollup
+    WHERE date_trunc('month', day)::date = ANY(%(months)s::date[])
+    GROUP BY 1, 2
+"""
+_TABLES = [
+    "observability_usagerollup",
+    "observability_dailyrollup",
+    "observability_latencyrollup",
+    "observability_blockrollup",
+]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@transaction.atomic
+def rollup_days(first: date, last: date) -> int:
+    """Recompute the rollups of every day from `first` to `last` (inclusive) that has logs."""
+    start, end = _midnight(first), _midnight(last + timedelta(days=1))
+    days = list(
+        RequestLog.objects.filter(created_at__gte=start, created_at__lt=end)
+        .dates("created_at", "day")
+        .distinct()
+    )
+    if not days:
+        return 0
+    bounds = {"start": start, "end": end}
+    with connection.cursor() as cursor:
+        for table in _TABLES:
+            cursor.execute(f"DELETE FROM {table} WHERE day = ANY(%s)", [days])
+        for sql in (_USER_SQL, _daily_sql(), _LATENCY_SQL, _BLOCK_SQL):
+            cursor.execute(sql, bounds)
+        months = sorted({day.replace(day=1) for day in days})
+        cursor.execute(
+            "DELETE FROM observability_usermonthrollup WHERE month = ANY(%s::date[])", [months]
+        )
+        cursor.execute(_USER_MONTH_SQL, {"months": months})
+    return len(days)
+
+
+def rollup_recent(*, lookback_days: int) -> int:
+    """Today and the last `lookback_days` days, so late evals and thumbs are counted too."""
+    today = timezone.now().date()
+    return rollup_days(today - timedelta(days=lookback_days), today)
+
+
+def prune_request_logs(*, retention_days: int, batch_size: int = 10_000) -> int:
+    """Delete request logs older than the retention period, after rolling their days up."""
+    cutoff_day = timezone.now().date() - timedelta(days=retention_days)
+    old = RequestLog.objects.filter(created_at__lt=_midnight(cutoff_day))
+    oldest = old.order_by("created_at").values_list("created_at", flat=True).first()
+    if oldest is None:
+        return 0
+    rollup_days(oldest.astimezone(UTC).date(), cutoff_day - timedelta(days=1))
+    deleted = 0
+    while ids := list(old.values_list("id", flat=True)[:batch_size]):
+        deleted += RequestLog.objects.filter(id__in=ids).delete()[1].get(RequestLog._meta.label, 0)
+    return deleted

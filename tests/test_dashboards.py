@@ -1,0 +1,270 @@
+"""Dashboards and rollups: exact numbers for a known dataset, read-only for managers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db.models import Count, Q, Sum
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from gateway.models import LanguageModel
+from observability.models import (
+    BlockRollup,
+    DailyRollup,
+    EvalRubric,
+    LatencyRollup,
+    RequestLog,
+    UsageRollup,
+)
+from observability.rollups import prune_request_logs, rollup_days, rollup_recent
+
+pytestmark = pytest.mark.django_db
+
+TODAY = timezone.now().date()
+DAY1, DAY2 = TODAY - timedelta(days=2), TODAY - timedelta(days=1)
+
+
+def _log(user, template, day, *, cost, hour=12, latency=500, ttft=100, **fields) -> RequestLog:
+    log = RequestLog.objects.create(
+        user=user,
+        template=template,
+        model_requested=template.model.name,
+        model_used=template.model.name,
+        provider=template.model.provider,
+        input_tokens=100,
+        cached_input_tokens=10,
+        output_tokens=50,
+        cost=cost,
+        latency_ms=latency,
+        ttft_ms=ttft,
+        status=fields.pop("status", "complete"),
+        **fields,
+    )
+    created = datetime.combine(day, time(hour)).replace(tzinfo=timezone.get_current_timezone())
+    RequestLog.objects.filter(id=log.id).update(created_at=created)
+    return log
+
+
+@pytest.fixture
+def dataset(make_user, openai_template, anthropic_template):
+    alice, bob = make_user("alice"), make_user("bob")
+    for latency in (100, 200, 300):
+        _log(alice, openai_template, DAY1, cost=Decimal("0.10"), latency=latency, ttft=latency // 2)
+    for _ in range(2):
+        _log(bob, anthropic_template, DAY1, cost=Decimal("1.25"), hour=23)
+    for _ in range(3):
+        _log(alice, anthropic_template, DAY2, cost=Decimal("0.333333"), hour=0)
+    _log(
+        bob,
+        openai_template,
+        DAY2,
+        cost=None,
+        priced=False,
+        status="failed",
+        error_kind="unavailable",
+    )
+    _log(
+        bob,
+        openai_template,
+        DAY2,
+        cost=Decimal("0"),
+        status="blocked",
+        error_kind="prompt_injection",
+    )
+    _log(bob, openai_template, DAY2, cost=Decimal("0.02"), fallback_used=True)
+    rollup_days(DAY1, TODAY)
+    return {"alice": alice, "bob": bob}
+
+
+def _staff(make_user, name: str, *codenames: str) -> Client:
+    user = make_user(name)
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def manager(make_user) -> Client:
+    """What the Managers group gets: the dashboards and view-only access to the records."""
+    return _staff(
+        make_user,
+        "manager",
+        "view_dashboards",
+        "view_requestlog",
+        "view_evalrubric",
+        "view_evalresult",
+        "view_feedback",
+    )
+
+
+RANGE = {"start": DAY1.isoformat(), "end": TODAY.isoformat()}
+
+
+def test_rollups_equal_the_logs_they_cover_to_the_cent(dataset):
+    groups = (
+        RequestLog.objects.values("user_id", "model_used", "template_id")
+        .annotate(turns=Count("id"), cost=Sum("cost"), output=Sum("output_tokens"))
+        .order_by()
+    )
+    for day in (DAY1, DAY2):
+        logs = {
+            (g["user_id"], g["model_used"], g["template_id"]): g
+            for g in groups.filter(created_at__date=day)
+        }
+        rollups = {
+            (r.user_id, r.model, r.template_id): r for r in UsageRollup.objects.filter(day=day)
+        }
+        assert logs.keys() == rollups.keys()
+        for key, group in logs.items():
+            assert rollups[key].turns == group["turns"]
+            assert rollups[key].cost == (group["cost"] or Decimal(0))
+            assert rollups[key].output_tokens == group["output"]
+    total = RequestLog.objects.aggregate(total=Sum("cost"))["total"]
+    assert DailyRollup.objects.aggregate(total=Sum("cost"))["total"] == total == Decimal("3.819999")
+    assert UsageRollup.objects.aggregate(total=Sum("cost"))["total"] == total
+
+
+def test_a_rollup_run_is_idempotent(dataset):
+    before = list(UsageRollup.objects.values_list("day", "user_id", "model", "turns", "cost"))
+    rollup_recent(lookback_days=3)
+    rollup_recent(lookback_days=3)
+    after = list(UsageRollup.objects.values_list("day", "user_id", "model", "turns", "cost"))
+    assert sorted(before) == sorted(after)
+
+
+def test_latency_percentiles_and_blocks_are_rolled_up_per_day(dataset):
+    overall = LatencyRollup.objects.get(day=DAY1, model="*")
+    # 100, 200, 300, 500, 500 ms
+    assert (overall.turns, overall.latency_p50, overall.latency_p99) == (5, 300, 500)
+    mini = LatencyRollup.objects.get(day=DAY1, model="gpt-4o-mini")
+    assert (mini.latency_p50, mini.ttft_p50, mini.latency_p99) == (200, 100, 300)
+    assert LatencyRollup.objects.get(day=DAY2, model="*").failed == 1
+    assert list(BlockRollup.objects.values_list("day", "rule", "blocked")) == [
+        (DAY2, "prompt_injection", 1)
+    ]
+
+
+def test_the_cost_dashboard_shows_totals_charts_and_top_spenders(dataset, manager):
+    page = manager.get(reverse("dashboards:cost"), RANGE).content.decode()
+
+    assert '<span class="kpi-value" id="total-cost">$3.82</span>' in page
+    assert page.count('<svg class="chart"') == 2
+    assert 'class="bar series-' in page and "gpt-4o-mini" in page and "Claude assistant" in page
+    spenders = page.split("Top spenders", 1)[1]
+    assert spenders.index("bob") < spenders.index("alice")  # $2.52 before $1.30
+    assert "$2.52" in spenders and "$1.30" in spenders
+
+
+def test_cost_per_user_sorts_and_exports_csv(dataset, manager):
+    by_turns = manager.get(reverse("dashboards:users"), {**RANGE, "sort": "turns"}).content.decode()
+    table = by_turns.split('id="cost-per-user"', 1)[1]
+    assert table.index("alice") < table.index("bob")  # 6 turns before 5
+
+    response = manager.get(reverse("dashboards:users"), {**RANGE, "format": "csv"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [(r["user"], r["turns"], r["cost_usd"], r["unpriced_turns"]) for r in rows] == [
+        ("bob", "5", "2.52000000", "1"),
+        ("alice", "6", "1.29999900", "0"),
+    ]
+
+
+def test_latency_cache_and_quality_dashboards_render(dataset, manager):
+    latency = manager.get(reverse("dashboards:latency"), RANGE).content.decode()
+    assert latency.count('<svg class="chart"') == 3 and 'class="line series-' in latency
+    cache = manager.get(reverse("dashboards:cache"), RANGE).content.decode()
+    rates = cache.split('id="block-rates"', 1)[1]
+    assert "prompt_injection" in rates and "9.09%" in rates  # 1 of 11 turns
+    quality = manager.get(reverse("dashboards:quality"), RANGE).content.decode()
+    assert "OpenAI assistant" in quality and "Claude assistant" in quality
+
+
+def test_a_bad_date_range_is_explained(dataset, manager):
+    response = manager.get(reverse("dashboards:cost"), {"start": TODAY, "end": DAY1})
+    assert response.status_code == 400
+    assert "The start date is after the end date." in response.content.decode()
+    response = manager.get(reverse("dashboards:cost"), {"start": "yesterday"})
+    assert response.status_code == 400 and "YYYY-MM-DD" in response.content.decode()
+
+
+def test_a_manager_can_read_but_not_edit(dataset, manager, openai_template):
+    log = RequestLog.objects.first()
+    assert (
+        manager.get(reverse("admin:observability_requestlog_change", args=[log.id])).status_code
+        == 200
+    )
+    judge = LanguageModel.objects.first()
+    rubric = EvalRubric.objects.create(name="r", instructions="i", judge_model=judge)
+    change = reverse("admin:observability_evalrubric_change", args=[rubric.id])
+    assert manager.get(change).status_code == 200  # view-only page
+    response = manager.post(
+        change,
+        {
+            "name": "hacked",
+            "instructions": "x",
+            "judge_model": judge.id,
+            "sample_rate": "1",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 403
+    assert EvalRubric.objects.get().name == "r"
+    assert manager.post(reverse("admin:observability_evalrubric_add"), {}).status_code == 403
+    delete = reverse("admin:observability_requestlog_delete", args=[log.id])
+    assert manager.post(delete, {"post": "yes"}).status_code == 403
+    assert RequestLog.objects.filter(id=log.id).exists()
+
+
+def test_staff_without_the_permission_and_anonymous_are_kept_out(dataset, make_user):
+    staff = _staff(make_user, "intern")
+    assert staff.get(reverse("dashboards:cost")).status_code == 403
+    anonymous = Client().get(reverse("dashboards:cost"))
+    assert anonymous.status_code == 302 and "login" in anonymous["Location"]
+    assert Client().get(reverse("dashboards:users"), {"format": "csv"}).status_code == 302
+
+
+def test_old_logs_are_pruned_after_rollup_and_the_totals_stay(dataset, make_user, openai_template):
+    # Logs older than the retention period that no rollup has seen yet.
+    old_day = TODAY - timedelta(days=100)
+    _log(dataset["alice"], openai_template, old_day, cost=Decimal("7.000001"))
+    before = DailyRollup.objects.aggregate(total=Sum("cost"))["total"]
+
+    deleted = prune_request_logs(retention_days=90)
+
+    assert deleted == 1
+    assert not RequestLog.objects.filter(created_at__date__lt=TODAY - timedelta(days=90)).exists()
+    assert UsageRollup.objects.get(day=old_day).cost == Decimal("7.000001")
+    assert DailyRollup.objects.aggregate(total=Sum("cost"))["total"] == before + Decimal("7.000001")
+    # A later rollup over the pruned day keeps its totals (no logs left to recompute from).
+    rollup_days(old_day, TODAY)
+    assert UsageRollup.objects.get(day=old_day).cost == Decimal("7.000001")
+    assert RequestLog.objects.filter(~Q(created_at__date=old_day)).count() == 11
+
+
+def test_cost_per_user_over_whole_and_partial_months_equals_the_logs(make_user, openai_template):
+    from observability.selectors import DateRange, cost_per_user
+
+    carol = make_user("carol")
+    first_of_month = TODAY.replace(day=1)
+    days = [first_of_month - timedelta(days=n) for n in (1, 20, 45, 70)] + [first_of_month]
+    for n, day in enumerate(days):
+        _log(carol, openai_template, day, cost=Decimal("0.123457") * (n + 1))
+    rollup_days(min(days), TODAY)
+    period = DateRange(min(days) + timedelta(days=1), TODAY)
+    months, edges = period.split_months()
+    assert months and edges  # the range has whole months and partial ones
+
+    (row,) = cost_per_user(period)
+    covered = [d for d in days if period.start <= d <= period.end]
+    expected = RequestLog.objects.filter(created_at__date__in=covered).aggregate(s=Sum("cost"))["s"]
+    assert (row.username, row.turns, row.cost) == ("carol", len(covered), expected)

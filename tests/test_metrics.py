@@ -1,0 +1,107 @@
+"""/metrics: the named series for Prometheus, and nothing for anyone else."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.db import connections
+from django.test import Client
+
+from chat.models import Conversation
+from gateway.events import Done
+from gateway.pipeline import Turn, run_turn
+from gateway.router.breaker import KEY_PREFIX
+from observability.metrics import count_cache_lookup, count_guardrail_block
+
+SERIES = [
+    "switchboard_turns_total",
+    "switchboard_ttft_seconds_bucket",
+    "switchboard_turn_latency_seconds_bucket",
+    "switchboard_tokens_total",
+    "switchboard_cost_usd_total",
+    "switchboard_cache_lookups_total",
+    "switchboard_guardrail_blocks_total",
+    "switchboard_fallbacks_total",
+    "switchboard_model_attempts_total",
+    "switchboard_breaker_state",
+    "switchboard_celery_queue_depth",
+    "switchboard_enqueue_failures_total",
+]
+
+
+@pytest.fixture
+def metrics_reader(make_user):
+    user = make_user("operator")
+    user.user_permissions.add(Permission.objects.get(codename="view_metrics"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_anonymous_gets_401_and_no_data(db):
+    response = Client().get("/metrics")
+    assert response.status_code == 401
+    assert b"switchboard_" not in response.content
+
+
+def test_a_logged_in_user_without_the_permission_gets_403(make_user):
+    client = Client()
+    client.force_login(make_user())
+    response = client.get("/metrics")
+    assert response.status_code == 403 and b"switchboard_" not in response.content
+
+
+def test_a_wrong_bearer_token_gets_401(db, settings):
+    settings.METRICS_TOKEN = "scrape-secret-123456"
+    response = Client().get("/metrics", headers={"Authorization": "Bearer guess"})
+    assert response.status_code == 401
+
+
+def test_prometheus_reads_it_with_the_bearer_token(db, settings):
+    settings.METRICS_TOKEN = "scrape-secret-123456"
+    response = Client().get("/metrics", headers={"Authorization": "Bearer scrape-secret-123456"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def test_no_token_configured_means_no_token_is_accepted(db, settings):
+    settings.METRICS_TOKEN = ""
+    response = Client().get("/metrics", headers={"Authorization": "Bearer "})
+    assert response.status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_shows_up_in_the_named_series(metrics_reader, simulator, make_user, openai_template):
+    simulator.post("/_sim/script", json={"reply": "Counted.", "usage": {"output_tokens": 3}})
+    conversation = Conversation.objects.create(user=make_user(), template=openai_template)
+
+    async def turn():
+        try:
+            return [e async for e in run_turn(Turn(conversation.user_id, conversation.id, "Hi"))]
+        finally:
+            await database_sync_to_async(connections.close_all)()
+
+    assert isinstance(asyncio.run(turn())[-1], Done)
+    count_cache_lookup(hit=True)
+    count_guardrail_block(rule="prompt_injection", stage="input")
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.hset(f"{KEY_PREFIX}openai:gpt-broken", mapping={"state": "open"})
+    client.close()
+
+    body = metrics_reader.get("/metrics").content.decode()
+
+    for series in SERIES:
+        assert series in body, series
+    assert (
+        'switchboard_turns_total{model="gpt-4o-mini",outcome="complete",'
+        'template="openai-assistant"}' in body
+    )
+    assert 'switchboard_tokens_total{kind="output",model="gpt-4o-mini"}' in body
+    assert 'switchboard_breaker_state{breaker="openai:gpt-broken",state="open"} 1.0' in body
+    assert 'switchboard_celery_queue_depth{queue="celery"}' in body
+    assert 'switchboard_guardrail_blocks_total{rule="prompt_injection",stage="input"}' in body
