@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from observability.rollups import rollup_days
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, TIMEOUT_MS
+from tests.browserkit import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, TIMEOUT_MS
 from tests.test_dashboards import _log
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

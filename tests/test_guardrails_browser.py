@@ -6,15 +6,23 @@ import pytest
 from playwright.sync_api import expect
 
 from guardrails.checks import NOTICES
-from tests.test_browser import (  # noqa: F401 (fixtures, injected by name)
+from tests.browserkit import (  # noqa: F401 (fixtures, injected by name)
     PASSWORD,
     SAMPLE_JS,
-    _open_new_chat,
-    _poll,
-    _sample_until_final,
-    _send,
     browser,
     page,
+)
+from tests.browserkit import (
+    open_new_chat as _open_new_chat,
+)
+from tests.browserkit import (
+    poll as _poll,
+)
+from tests.browserkit import (
+    sample_until_final as _sample_until_final,
+)
+from tests.browserkit import (
+    send as _send,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

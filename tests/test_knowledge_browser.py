@@ -14,14 +14,18 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from knowledge.models import Document, IngestStatus, RetrievalPolicy
-from tests.test_browser import (  # noqa: F401
+from tests.browserkit import (  # noqa: F401
     PASSWORD,
     SCREENSHOTS,
     TIMEOUT_MS,
-    _open_new_chat,
-    _send,
     browser,
     page,
+)
+from tests.browserkit import (
+    open_new_chat as _open_new_chat,
+)
+from tests.browserkit import (
+    send as _send,
 )
 from tests.test_uploads import pdf
 

@@ -15,12 +15,12 @@ from playwright.sync_api import Page, expect
 
 from prompts_admin.models import Experiment, PromptLabel
 from prompts_admin.selectors import prompt_for_turn
-from tests import test_browser
-from tests.test_browser import PASSWORD
+from tests import browserkit
+from tests.browserkit import PASSWORD
 
 # The chat browser test's fixtures: chromium with its launch args, a page that fails on CSP errors.
-browser = test_browser.browser
-page = test_browser.page
+browser = browserkit.browser
+page = browserkit.page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
