@@ -340,7 +340,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     def start_selected(self, request, queryset) -> None:
         self._each(request, queryset, "started", experiment_start)
 
-    @admin.action(description="Ramp up (10 → 25 → 50 → 100 %)", permissions=["change"])
+    @admin.action(description="Ramp up (10 → 25 → 50 → 100 %%)", permissions=["change"])
     def ramp_selected(self, request, queryset) -> None:
         self._each(request, queryset, "ramped up", experiment_ramp)
 

@@ -21,6 +21,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from api.keys import apikey_create
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -56,12 +57,14 @@ def http_routes() -> list[Route]:
 PUBLIC = "public"  # everyone: 2xx (or the page's own redirect)
 TO_LOGIN = "to_login"  # everyone is sent to the login page (logging out)
 HEALTH = "health"  # everyone the same answer: 200 or 503 by the app's health, never a login
+API_KEY = "api_key"  # API-key auth, not sessions: any browser session gets 401, never data
+PERMISSION = "permission"  # anonymous 401; signed in without the permission 403 (none has it)
 SIGNED_IN = "signed_in"  # anonymous → login; every signed-in role → 2xx/3xx
 OWNED = "owned"  # anonymous → login; owner → 2xx/3xx; everyone else → 404
 ADMIN = "admin"  # Django admin: by the role's model permissions (see _admin_expectation)
 
-POLICIES: dict[str, tuple[str, str]] = {
-    # name: (policy, method)
+POLICIES: dict[str, tuple] = {
+    # name: (policy, method[, form data])
     "healthz": (PUBLIC, "GET"),
     "readyz": (HEALTH, "GET"),
     "login": (PUBLIC, "GET"),
@@ -74,10 +77,21 @@ POLICIES: dict[str, tuple[str, str]] = {
     "chat:new": (SIGNED_IN, "POST"),
     "chat:conversation": (OWNED, "GET"),
     "chat:delete": (OWNED, "POST"),
+    "chat:search": (SIGNED_IN, "GET"),
+    "chat:rename": (OWNED, "POST", {"title": "Renamed"}),
+    "chat:archive": (OWNED, "POST", {"archived": "1"}),
+    "chat:branch": (OWNED, "POST"),
+    "observability:feedback": (OWNED, "POST", {"score": "up"}),
+    "metrics": (PERMISSION, "GET"),
+    "api:chat-completions": (API_KEY, "POST"),
+    "api:models": (API_KEY, "GET"),
+    "api:openapi": (PUBLIC, "GET"),
+    "api:keys": (SIGNED_IN, "GET"),
+    "api:revoke": (OWNED, "POST"),
 }
 
 
-def _policy(route: Route) -> tuple[str, str] | None:
+def _policy(route: Route) -> tuple | None:
     if route.name.startswith("admin:") or route.pattern.startswith(settings.ADMIN_URL):
         return ADMIN, "GET"
     return POLICIES.get(route.name)
@@ -95,12 +109,17 @@ def people(make_user, openai_template) -> dict:
         user.save()
         user.groups.add(_group(group))
     conversation = Conversation.objects.create(user=owner, template=openai_template)
-    message = Message.objects.create(conversation=conversation, role="user", content="mine")
+    question = Message.objects.create(conversation=conversation, role="user", content="mine")
+    reply = Message.objects.create(
+        conversation=conversation, role="assistant", content="yours", parent=question
+    )
+    key = apikey_create(user=owner, name="matrix", scopes=["chat", "models"])
     return {
         "users": {"owner": owner, "other_user": other, "manager": manager, "prompt_editor": editor},
         "objects": {
             "conversation_id": conversation.id,
-            "message_id": message.id,
+            "message_id": reply.id,
+            "key_id": key.key.id,
             "uidb64": "MQ",
             "token": "not-a-valid-token",
         },
@@ -152,6 +171,11 @@ def _check(policy: str, role: str, response) -> str | None:
         return None if ok else f"expected success, got {status}"
     if policy == TO_LOGIN:
         return None if _is_login_redirect(response) else f"expected login redirect, got {status}"
+    if policy == API_KEY:
+        return None if status == 401 else f"expected 401 without an API key, got {status}"
+    if policy == PERMISSION:
+        expected = 401 if role == "anonymous" else 403
+        return None if status == expected else f"expected {expected}, got {status}"
     if policy == HEALTH:
         return None if status in (200, 503) else f"expected 200 or 503, got {status}"
     if role == "anonymous":
@@ -171,13 +195,13 @@ def test_every_route_has_a_declared_policy():
 def test_every_role_gets_exactly_what_the_policy_says(people):
     failures = []
     for route in http_routes():
-        policy, method = _policy(route) or (None, None)
+        policy, method, *data = _policy(route) or (None, None)
         if policy in (None, ADMIN):
             continue
         path = _concrete(route, people["objects"])
         assert path, f"no test object for {route}"
         for role in ROLES:
-            response = getattr(_client(people, role), method.lower())(path)
+            response = getattr(_client(people, role), method.lower())(path, *data)
             if problem := _check(policy, role, response):
                 failures.append(f"{method} {path} as {role}: {problem}")
     assert not failures, "\n".join(failures)
