@@ -19,6 +19,7 @@ from chat import fragments
 from chat.control import control_bus
 from chat.models import Message
 from chat.streaming import StreamingReply
+from gateway.cache.selectors import with_cache_flag
 from gateway.db import in_db_thread
 from gateway.events import Accepted, Delta, Error
 from gateway.pipeline import Turn, run_turn
@@ -58,7 +59,7 @@ async def request_resync(conversation_id: UUID) -> None:
 
 
 def _load_messages(*ids: int) -> list[Message]:
-    by_id = Message.objects.select_related("conversation").in_bulk(ids)
+    by_id = with_cache_flag(Message.objects.select_related("conversation")).in_bulk(ids)
     return [by_id[i] for i in ids]
 
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors, services
 from chat.generation import request_stop
+from gateway.cache.selectors import with_cache_flag
 
 
 @require_GET
@@ -40,7 +41,7 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
         {
             "conversation": current,
             "conversations": selectors.conversations_for(request.user)[:50],
-            "chat_messages": current.messages.all(),
+            "chat_messages": with_cache_flag(current.messages.all()),
             "streaming": current.messages.filter(status="streaming").exists(),
             "max_input_chars": settings.CHAT_MAX_INPUT_CHARS,
         },

@@ -181,6 +181,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "chat.tasks.interrupt_stale_streams",
         "schedule": 60.0,
     },
+    "evict-cache-entries": {
+        "task": "gateway.cache.tasks.evict_cache_entries",
+        "schedule": 300.0,
+    },
 }
 
 # Model providers. With no key set, both SDKs talk to the provider simulator.
@@ -193,6 +197,13 @@ SIMULATOR_URL = env.str("SIMULATOR_URL", default="http://127.0.0.1:8100")
 # Embeddings for the semantic cache and the knowledge base: "wordllama" (offline) or "openai".
 EMBEDDER = env.str("EMBEDDER", default="wordllama")
 EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=10.0)
+
+# Semantic cache (gateway/cache): per-assistant policy in admin; thresholds from bench/cache_quality.
+CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
+CACHE_SIMILARITY_THRESHOLD = env.float("CACHE_SIMILARITY_THRESHOLD", default=0.8)
+CACHE_CANDIDATES = env.int("CACHE_CANDIDATES", default=5)
+CACHE_LOOKUP_TIMEOUT_MS = env.int("CACHE_LOOKUP_TIMEOUT_MS", default=500)
+CACHE_HNSW_EF_SEARCH = env.int("CACHE_HNSW_EF_SEARCH", default=100)
 
 # The router (timeouts are per template, in admin). Backoff: base * 2^retry, +- jitter.
 ROUTER_MAX_RETRIES = env.int("ROUTER_MAX_RETRIES", default=3)

@@ -32,3 +32,9 @@ class LanguageModel(models.Model):
     @property
     def is_priced(self) -> bool:
         return self.input_price is not None and self.output_price is not None
+
+
+# The semantic cache's models live with it (gateway/cache/); imported here for Django.
+from gateway.cache.models import CacheEntry, CachePolicy, KnowledgeRevision  # noqa: E402
+
+__all__ = ["CacheEntry", "CachePolicy", "KnowledgeRevision", "LanguageModel", "Provider"]

@@ -1,7 +1,7 @@
 """The turn pipeline: a Turn in, typed events out. It knows nothing of websockets or HTTP.
 
 Stages built so far (DESIGN.md numbering): 0 admission, 1 persist input, 3 prompt selection,
-6 build messages, 7 model call, 9 record. The others arrive with their issues.
+4 semantic cache, 6 build messages, 7 model call, 9 record. The others arrive with their issues.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from uuid import UUID
 
 from django.conf import settings
@@ -29,6 +30,7 @@ from gateway.providers import endpoint_for
 from gateway.router.route import AllModelsFailed, Attempt, Route
 from gateway.stages.admission import input_problem
 from gateway.stages.build_messages import build_request
+from gateway.stages.cache_lookup import NOT_LOOKED_UP, answer_chunks, cache_lookup
 from gateway.stages.model_call import plan_route
 from gateway.stages.persist_input import save_input
 from gateway.stages.record import TurnOutcome, record
@@ -123,6 +125,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     )
 
     progress = ReplyProgress(reply_id=saved.reply_id)
+    cache = NOT_LOOKED_UP
     route: Route | None = None
     status, error_kind = Status.COMPLETE, ""
 
@@ -130,6 +133,9 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
         writer = route and (route.served_by or route.wrote_last)
         served = writer.model if writer else template.model
         cost, priced = route.cost() if route else (None, template.model.is_priced)
+        hit = cache.hit  # an answer from the cache: no model was called, and it cost nothing
+        if hit:
+            cost, priced = Decimal(0), True
         return TurnOutcome(
             request_id=turn.request_id,
             user_id=turn.user_id,
@@ -137,9 +143,9 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             template_id=template.id,
             reply_id=saved.reply_id,
             model_requested=template.model.name,
-            model=served.name,
-            provider=served.provider,
-            simulated=endpoint.simulated,
+            model=hit.model if hit else served.name,
+            provider="" if hit else served.provider,
+            simulated=hit.simulated if hit else endpoint.simulated,
             content=progress.text,
             status=status,
             usage=route.usage if route else None,
@@ -150,17 +156,29 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             error_kind=error_kind,
             attempts=[a.as_json() for a in route.attempts] if route else [],
             fallback_used=bool(route and route.fallback_used),
+            cache=cache,
         )
 
     try:
-        request = await build_request(
-            template=template, conversation_id=turn.conversation_id, reply_id=saved.reply_id
+        cache = await cache_lookup(
+            template=template,
+            user_id=turn.user_id,
+            conversation_id=turn.conversation_id,
+            reply_id=saved.reply_id,
         )
-        route = await plan_route(template, request)
-        async for text in route.stream():
-            progress.add(text)
-            yield Delta(text)
-            await progress.checkpoint_if_due()
+        if cache.hit:
+            for chunk in answer_chunks(cache.hit.answer):
+                progress.add(chunk)
+                yield Delta(chunk)
+        else:
+            request = await build_request(
+                template=template, conversation_id=turn.conversation_id, reply_id=saved.reply_id
+            )
+            route = await plan_route(template, request)
+            async for text in route.stream():
+                progress.add(text)
+                yield Delta(text)
+                await progress.checkpoint_if_due()
     except (asyncio.CancelledError, GeneratorExit):
         # Cancelled (Stop, disconnect of the process) or closed by the caller mid-reply.
         status = Status.CANCELLED if turn.stop_requested else Status.INTERRUPTED
@@ -188,6 +206,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
             usage=final.usage or Usage(),
             cost=final.cost,
             model=final.model,
+            cache_hit=bool(cache.hit),
             timings={"ttft_ms": final.ttft_ms or 0, "latency_ms": final.latency_ms},
         )
 

@@ -41,6 +41,12 @@ class RequestLog(models.Model):
     # Every model call of the turn: model, outcome, status, backoff wait, duration, usage, cost.
     attempts = models.JSONField(default=list, blank=True)
     fallback_used = models.BooleanField(default=False)
+    # Semantic cache: hit (answered from the cache, cost 0), miss, bypass (the cache failed), or
+    # off (the assistant does not cache); on a hit, the entry served and its similarity.
+    cache_status = models.CharField(max_length=10, blank=True)
+    cache_hit = models.BooleanField(default=False)
+    cache_similarity = models.FloatField(null=True, blank=True)
+    cache_entry_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
