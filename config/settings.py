@@ -198,7 +198,7 @@ SIMULATOR_URL = env.str("SIMULATOR_URL", default="http://127.0.0.1:8100")
 EMBEDDER = env.str("EMBEDDER", default="wordllama")
 EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=10.0)
 
-# Semantic cache (gateway/cache): per-assistant policy in admin; thresholds from bench/cache_quality.
+# Semantic cache (gateway/cache): policy per assistant in admin; see bench/cache_quality.
 CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 CACHE_SIMILARITY_THRESHOLD = env.float("CACHE_SIMILARITY_THRESHOLD", default=0.8)
 CACHE_CANDIDATES = env.int("CACHE_CANDIDATES", default=5)

@@ -25,9 +25,9 @@ from prompts_admin.models import PromptTemplate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-QUESTION = "How do I learn Python quickly?"
-PARAPHRASE = "How can I learn Python fast?"
-ANSWER = "Write a small program every day, and read other people's code."
+QUESTION = "How do I reset my password?"
+PARAPHRASE = "How can I reset my password?"
+ANSWER = "Open Settings, then Security, and press *Reset password*."
 
 
 def _events(turn: Turn) -> list:
@@ -96,7 +96,7 @@ def test_a_paraphrase_is_answered_from_the_cache_at_no_cost(
 
 
 def test_the_same_question_is_an_exact_hit(answered, alice, openai_template, simulator):
-    events = _ask(alice, openai_template, "  how do i learn python QUICKLY ")
+    events = _ask(alice, openai_template, "  how do I RESET my password ")
 
     assert events[-1].cache_hit and _model_calls(simulator) == 0
     assert RequestLog.objects.latest("created_at").cache_similarity == 1.0
@@ -176,9 +176,7 @@ def test_an_expired_answer_is_not_served_and_is_evicted(answered, alice, openai_
 
     assert not _ask(alice, openai_template, PARAPHRASE)[-1].cache_hit
     assert evict()["expired"] == 1
-    assert list(CacheEntry.objects.values_list("query", flat=True)) == [
-        "how can i learn python fast"
-    ]
+    assert list(CacheEntry.objects.values_list("query", flat=True)) == [PARAPHRASE]
 
 
 def test_the_ttl_comes_from_the_templates_policy(alice, openai_template):
@@ -197,8 +195,8 @@ def test_eviction_keeps_the_most_recently_used_answers_within_the_size_cap(alice
 
     assert evict()["over_cap"] == 1
     assert sorted(CacheEntry.objects.values_list("query", flat=True)) == [
-        "what is 1+1",
-        "what is 3+3",
+        "What is 1+1?",
+        "What is 3+3?",
     ]
 
 

@@ -39,7 +39,7 @@ class CacheEntry(models.Model):
     scope = models.CharField(max_length=64)
     template_id = models.BigIntegerField(db_index=True)  # plain id: invalidation, no cascade
     knowledge_revision = models.BigIntegerField(default=0)
-    query = models.TextField(help_text="The question, normalised.")
+    query = models.TextField(help_text="The question as asked (verification reads its capitals).")
     query_hash = models.CharField(max_length=64)
     answer = models.TextField()
     embedding = VectorField(dimensions=DIMENSIONS)

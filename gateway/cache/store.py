@@ -62,7 +62,7 @@ def find_similar(
         similarity = 1.0 - entry.distance
         if similarity < settings.CACHE_SIMILARITY_THRESHOLD:
             break
-        verdict = verify(question, entry.query, word_vectors)
+        verdict = verify(question, entry.query, word_vectors, similarity)
         if verdict:
             return CachedAnswer(entry.id, entry.answer, entry.model, entry.simulated, similarity)
         count_cache_event("rejected")
@@ -93,7 +93,7 @@ def store_answer(
         scope=scope,
         template_id=template_id,
         knowledge_revision=revision,
-        query=normalise(question),
+        query=question.strip(),
         query_hash=query_hash(question),
         answer=answer,
         embedding=embedding,

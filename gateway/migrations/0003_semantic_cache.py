@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('scope', models.CharField(max_length=64)),
                 ('template_id', models.BigIntegerField(db_index=True)),
                 ('knowledge_revision', models.BigIntegerField(default=0)),
-                ('query', models.TextField(help_text='The question, normalised.')),
+                ('query', models.TextField(help_text='The question as asked (verification reads its capitals).')),
                 ('query_hash', models.CharField(max_length=64)),
                 ('answer', models.TextField()),
                 ('embedding', pgvector.django.vector.VectorField(dimensions=256)),
