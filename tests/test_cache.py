@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from channels.db import database_sync_to_async
+from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import timezone
 
@@ -16,8 +18,8 @@ from devstack.services import free_port
 from gateway.cache.counters import cache_counters
 from gateway.cache.models import CacheEntry, CachePolicy
 from gateway.cache.scope import bump_knowledge_revision
-from gateway.cache.store import evict, invalidate_template
-from gateway.embeddings import embedder
+from gateway.cache.store import evict, find_similar, invalidate_template
+from gateway.embeddings import embed_one, embedder
 from gateway.events import Delta, Done
 from gateway.pipeline import Turn, run_turn
 from observability.models import RequestLog
@@ -275,3 +277,18 @@ def test_another_template_id_is_its_own_scope(alice, openai_template, simulator)
     _ask(alice, openai_template, QUESTION)
 
     assert not _ask(alice, clone, QUESTION)[-1].cache_hit
+
+
+def test_reembed_rebuilds_vectors_made_by_another_embedder(answered, alice, openai_template):
+    entry = CacheEntry.objects.get()
+    CacheEntry.objects.update(embedder="old-embedder", embedding=[1.0] + [0.0] * 255)
+    vector = embed_one(PARAPHRASE)
+    lookup = {"scope": entry.scope, "question": PARAPHRASE, "embedding": vector}
+    assert find_similar(**lookup, embedder=embedder().name) is None  # old vectors are skipped
+
+    out = StringIO()
+    call_command("reembed", stdout=out)
+
+    assert "1 cache entries re-embedded" in out.getvalue()
+    assert find_similar(**lookup, embedder=embedder().name).entry_id == entry.id
+    assert _ask(alice, openai_template, PARAPHRASE)[-1].cache_hit

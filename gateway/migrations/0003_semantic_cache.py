@@ -8,60 +8,123 @@ from pgvector.django import VectorExtension
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('gateway', '0002_seed_prices'),
-        ('prompts_admin', '0002_router'),
+        ("gateway", "0002_seed_prices"),
+        ("prompts_admin", "0002_router"),
     ]
 
     operations = [
         # Idempotent; the cache needs pgvector whether or not the knowledge app is migrated first.
         VectorExtension(),
         migrations.CreateModel(
-            name='KnowledgeRevision',
+            name="KnowledgeRevision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('revision', models.BigIntegerField(default=0)),
-                ('changed_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("revision", models.BigIntegerField(default=0)),
+                ("changed_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='CacheEntry',
+            name="CacheEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(max_length=64)),
-                ('template_id', models.BigIntegerField(db_index=True)),
-                ('knowledge_revision', models.BigIntegerField(default=0)),
-                ('query', models.TextField(help_text='The question as asked (verification reads its capitals).')),
-                ('query_hash', models.CharField(max_length=64)),
-                ('answer', models.TextField()),
-                ('embedding', pgvector.django.vector.VectorField(dimensions=256)),
-                ('embedder', models.CharField(max_length=100)),
-                ('model', models.CharField(help_text='The model that wrote the answer.', max_length=100)),
-                ('simulated', models.BooleanField(default=False)),
-                ('hits', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("scope", models.CharField(max_length=64)),
+                ("template_id", models.BigIntegerField(db_index=True)),
+                ("knowledge_revision", models.BigIntegerField(default=0)),
+                (
+                    "query",
+                    models.TextField(
+                        help_text="The question as asked (verification reads its capitals)."
+                    ),
+                ),
+                ("query_hash", models.CharField(max_length=64)),
+                ("answer", models.TextField()),
+                ("embedding", pgvector.django.vector.VectorField(dimensions=256)),
+                ("embedder", models.CharField(max_length=100)),
+                (
+                    "model",
+                    models.CharField(help_text="The model that wrote the answer.", max_length=100),
+                ),
+                ("simulated", models.BooleanField(default=False)),
+                ("hits", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField()),
             ],
             options={
-                'verbose_name_plural': 'cache entries',
-                'indexes': [pgvector.django.indexes.HnswIndex(ef_construction=64, fields=['embedding'], m=16, name='cache_embedding_hnsw', opclasses=['vector_cosine_ops']), models.Index(fields=['expires_at'], name='cache_expires'), models.Index(fields=['template_id', 'last_used_at'], name='cache_template_lru')],
-                'constraints': [models.UniqueConstraint(fields=('scope', 'query_hash'), name='cache_one_answer_per_query')],
+                "verbose_name_plural": "cache entries",
+                "indexes": [
+                    pgvector.django.indexes.HnswIndex(
+                        ef_construction=64,
+                        fields=["embedding"],
+                        m=16,
+                        name="cache_embedding_hnsw",
+                        opclasses=["vector_cosine_ops"],
+                    ),
+                    models.Index(fields=["expires_at"], name="cache_expires"),
+                    models.Index(fields=["template_id", "last_used_at"], name="cache_template_lru"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("scope", "query_hash"), name="cache_one_answer_per_query"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CachePolicy',
+            name="CachePolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=True, help_text='Serve and store cached answers.')),
-                ('personal', models.BooleanField(default=False, help_text='Answers depend on who asks: each user gets only answers cached for them.')),
-                ('ttl_seconds', models.PositiveIntegerField(default=86400, help_text='How long a cached answer is served.')),
-                ('max_entries', models.PositiveIntegerField(default=10000, help_text='Least recently used answers beyond this are evicted.')),
-                ('template', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='cache_policy', to='prompts_admin.prompttemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "enabled",
+                    models.BooleanField(default=True, help_text="Serve and store cached answers."),
+                ),
+                (
+                    "personal",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Answers depend on who asks: each user gets only answers cached for them.",
+                    ),
+                ),
+                (
+                    "ttl_seconds",
+                    models.PositiveIntegerField(
+                        default=86400, help_text="How long a cached answer is served."
+                    ),
+                ),
+                (
+                    "max_entries",
+                    models.PositiveIntegerField(
+                        default=10000,
+                        help_text="Least recently used answers beyond this are evicted.",
+                    ),
+                ),
+                (
+                    "template",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cache_policy",
+                        to="prompts_admin.prompttemplate",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'cache policies',
+                "verbose_name_plural": "cache policies",
             },
         ),
     ]
