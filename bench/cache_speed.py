@@ -238,7 +238,8 @@ def main() -> int:
 
         rng = np.random.default_rng(7)
         texts = questions()
-        queries = [q for q in _test_questions() if q not in set(texts)][: args.lookups]
+        known = set(texts)
+        queries = [q for q in _test_questions() if q not in known][: args.lookups]
         result: dict = {"embedder": "wordllama-l2_supercat-256", "sizes": {}}
         for size in sizes:
             print(f"filling {size:,} entries…", flush=True)

@@ -10,6 +10,7 @@ class RequestLogAdmin(admin.ModelAdmin):
         "user",
         "model_used",
         "fallback_used",
+        "cache_status",
         "status",
         "input_tokens",
         "output_tokens",
@@ -17,7 +18,7 @@ class RequestLogAdmin(admin.ModelAdmin):
         "latency_ms",
         "ttft_ms",
     ]
-    list_filter = ["status", "model_used", "fallback_used", "simulated"]
+    list_filter = ["status", "model_used", "fallback_used", "cache_status", "simulated"]
     date_hierarchy = "created_at"
 
     # Request logs are a record of what happened: nobody edits them.
