@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -292,3 +293,18 @@ def test_reembed_rebuilds_vectors_made_by_another_embedder(answered, alice, open
     assert "1 cache entries re-embedded" in out.getvalue()
     assert find_similar(**lookup, embedder=embedder().name).entry_id == entry.id
     assert _ask(alice, openai_template, PARAPHRASE)[-1].cache_hit
+
+
+def test_beat_evicts_expired_answers_through_a_celery_worker(answered, celery_worker, settings):
+    from gateway.cache.tasks import evict_cache_entries
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert evict_cache_entries.name in scheduled
+    CacheEntry.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    evict_cache_entries.delay()
+
+    deadline = time.monotonic() + 30
+    while CacheEntry.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not CacheEntry.objects.exists()
