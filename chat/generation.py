@@ -20,6 +20,7 @@ from chat.control import control_bus
 from chat.models import Message, Status
 from chat.streaming import StreamingReply
 from chat.titles import enqueue_title
+from gateway.cache.selectors import with_cache_flag
 from gateway.db import in_db_thread
 from gateway.events import Accepted, Blocked, Delta, Error, Notice, Replace
 from gateway.pipeline import Turn, run_turn
@@ -59,7 +60,7 @@ async def request_resync(conversation_id: UUID) -> None:
 
 
 def _load_messages(*ids: int) -> list[Message]:
-    by_id = Message.objects.select_related("conversation").in_bulk(ids)
+    by_id = with_cache_flag(Message.objects.select_related("conversation")).in_bulk(ids)
     return [by_id[i] for i in ids]
 
 

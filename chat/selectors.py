@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from chat.models import SEARCH_CONFIG, Conversation, Message, Role, Source, Status
+from gateway.cache.selectors import with_cache_flag
 from prompts_admin.models import PromptTemplate
 
 SIDEBAR_LIMIT = 100
@@ -92,7 +93,7 @@ def current_leaf_id(conversation: Conversation) -> int | None:
 def active_path(conversation: Conversation) -> list[Message]:
     """The messages of the branch being shown, oldest first, each annotated with its siblings:
     `branch_index` (1-based), `branch_count`, `previous_branch_id`, `next_branch_id`."""
-    messages = list(conversation.messages.order_by("id"))
+    messages = list(with_cache_flag(conversation.messages.order_by("id")))
     by_id = {m.id: m for m in messages}
     siblings: dict[int | None, list[Message]] = defaultdict(list)
     for message in messages:
@@ -110,7 +111,7 @@ def active_path(conversation: Conversation) -> list[Message]:
 
 def message_with_branch(message_id: int) -> Message:
     """One message with its sibling annotations (see active_path), for re-rendering it alone."""
-    message = Message.objects.select_related("conversation").get(id=message_id)
+    message = with_cache_flag(Message.objects.select_related("conversation")).get(id=message_id)
     siblings = list(
         Message.objects.filter(conversation_id=message.conversation_id, parent_id=message.parent_id)
         .order_by("id")

@@ -221,6 +221,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "rollup-usage": {"task": "observability.tasks.rollup_usage", "schedule": 600.0},
     "prune-request-logs": {"task": "observability.tasks.prune_request_logs", "schedule": 86_400.0},
+    "evict-cache-entries": {
+        "task": "gateway.cache.tasks.evict_cache_entries",
+        "schedule": 300.0,
+    },
 }
 
 # Model providers. With no key set, both SDKs talk to the provider simulator.
@@ -242,6 +246,12 @@ KNOWLEDGE_FILES_DIR = env.path(
 KNOWLEDGE_MAX_UPLOAD_MB = env.float("KNOWLEDGE_MAX_UPLOAD_MB", default=10.0)
 KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS = env.float("KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS", default=60.0)
 RETRIEVAL_TIMEOUT_SECONDS = env.float("RETRIEVAL_TIMEOUT_SECONDS", default=5.0)
+# Semantic cache (gateway/cache): policy per assistant in admin; see bench/cache_quality.
+CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
+CACHE_SIMILARITY_THRESHOLD = env.float("CACHE_SIMILARITY_THRESHOLD", default=0.8)
+CACHE_CANDIDATES = env.int("CACHE_CANDIDATES", default=5)
+CACHE_LOOKUP_TIMEOUT_MS = env.int("CACHE_LOOKUP_TIMEOUT_MS", default=500)
+CACHE_HNSW_EF_SEARCH = env.int("CACHE_HNSW_EF_SEARCH", default=100)
 
 # The router (timeouts are per template, in admin). Backoff: base * 2^retry, +- jitter.
 ROUTER_MAX_RETRIES = env.int("ROUTER_MAX_RETRIES", default=3)

@@ -59,3 +59,6 @@ class LanguageModelAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="Priced")
     def priced(self, obj: LanguageModel) -> bool:
         return obj.is_priced
+
+
+from gateway.cache import admin as cache_admin  # noqa: E402, F401  (registers the cache's admin)

@@ -43,3 +43,9 @@ class LanguageModel(models.Model):
     @property
     def is_priced(self) -> bool:
         return self.input_price is not None and self.output_price is not None
+
+
+# The semantic cache's models live with it (gateway/cache/); imported here for Django.
+from gateway.cache.models import CacheEntry, CachePolicy  # noqa: E402
+
+__all__ = ["CacheEntry", "CachePolicy", "LanguageModel", "Provider"]

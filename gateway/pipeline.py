@@ -1,7 +1,8 @@
 """The turn pipeline: a Turn in, typed events out. It knows nothing of websockets or HTTP.
 
 Stages built so far (DESIGN.md numbering): 0 admission, 1 persist input, 3 prompt selection,
-5 retrieval, 6 build messages, 7 model call, 9 record. The others arrive with their issues.
+4 semantic cache, 5 retrieval, 6 build messages, 7 model call, 9 record. The others arrive
+with their issues.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from uuid import UUID
 
 from django.conf import settings
@@ -32,6 +34,7 @@ from gateway.providers import endpoint_for
 from gateway.router.route import AllModelsFailed, Attempt, Route
 from gateway.stages.admission import admit_turn, input_problem
 from gateway.stages.build_messages import build_request
+from gateway.stages.cache_lookup import NOT_LOOKED_UP, answer_chunks, cache_lookup
 from gateway.stages.emergency_answer import answer_from_repeat
 from gateway.stages.input_guard import guard_input
 from gateway.stages.model_call import plan_route
@@ -186,6 +189,7 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
         yield Notice(admission.notice)
 
     progress = ReplyProgress(reply_id=saved.reply_id)
+    cache = NOT_LOOKED_UP
     route: Route | None = None
     retrieved = Retrieved()
     status, error_kind = Status.COMPLETE, ""
@@ -194,6 +198,9 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
         writer = route and (route.served_by or route.wrote_last)
         served = writer.model if writer else template.model
         cost, priced = route.cost() if route else (None, template.model.is_priced)
+        hit = cache.hit  # an answer from the cache: no model was called, and it cost nothing
+        if hit:
+            cost, priced = Decimal(0), True
         return TurnOutcome(
             request_id=turn.request_id,
             user_id=turn.user_id,
@@ -202,9 +209,9 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
             template=template.slug,
             reply_id=saved.reply_id,
             model_requested=template.model.name,
-            model=served.name,
-            provider=served.provider,
-            simulated=endpoint.simulated,
+            model=hit.model if hit else served.name,
+            provider="" if hit else served.provider,
+            simulated=hit.simulated if hit else endpoint.simulated,
             content=progress.text,
             status=status,
             usage=route.usage if route else None,
@@ -220,6 +227,7 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
             retrieval_ms=retrieved.ms,
             retrieval_error=retrieved.error,
             citations=[c.as_json() for c in retrieved.citations],
+            cache=cache,
         )
 
     ids = {"request_id": turn.request_id, "user_id": turn.user_id, "template_id": template.id}
@@ -235,29 +243,47 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
         if guard.verdict.blocked:  # the message stays saved, marked blocked, and is never sent
             raise TurnBlocked(guard.verdict, "input")
         reply_guard = guard.reply_guard()
-        with stage_span("retrieval"):
-            retrieved = await retrieve_for_turn(
-                template_id=template.id, conversation_id=turn.conversation_id, question=turn.text
-            )
-        for citation in retrieved.citations:
-            yield citation
-        with stage_span("build_messages"):
-            request = await build_request(
+        with stage_span("cache"):
+            cache = await cache_lookup(
                 template=template,
+                user_id=turn.user_id,
                 conversation_id=turn.conversation_id,
                 reply_id=saved.reply_id,
-                system=choice.system_prompt,
-                context=retrieved.context,
+                version=str(choice.version.pk) if choice.version else None,
+                system_prompt=choice.system_prompt,
             )
-        with model_call_span() as call:
-            route = call.route = await plan_route(template, guard.protect(request))
-            async for text in guarded_stream(route.stream(), reply_guard):
-                progress.add(text)
-                yield Delta(text)
-                await progress.checkpoint_if_due()
-        if reply_guard.blocked:  # what was shown is retracted before the turn ends
-            yield Replace(reply_guard.verdict.notice)
-            raise TurnBlocked(reply_guard.verdict, "output")
+        if guard.verdict.pii_types:  # someone's personal data must never answer someone else
+            cache = replace(cache, no_store="personal_data")
+        if cache.hit:  # answered before: no retrieval, no model call, cost 0
+            for chunk in answer_chunks(cache.hit.answer):
+                progress.add(chunk)
+                yield Delta(chunk)
+        else:
+            with stage_span("retrieval"):
+                retrieved = await retrieve_for_turn(
+                    template_id=template.id,
+                    conversation_id=turn.conversation_id,
+                    question=turn.text,
+                )
+            for citation in retrieved.citations:
+                yield citation
+            with stage_span("build_messages"):
+                request = await build_request(
+                    template=template,
+                    conversation_id=turn.conversation_id,
+                    reply_id=saved.reply_id,
+                    system=choice.system_prompt,
+                    context=retrieved.context,
+                )
+            with model_call_span() as call:
+                route = call.route = await plan_route(template, guard.protect(request))
+                async for text in guarded_stream(route.stream(), reply_guard):
+                    progress.add(text)
+                    yield Delta(text)
+                    await progress.checkpoint_if_due()
+            if reply_guard.blocked:  # what was shown is retracted before the turn ends
+                yield Replace(reply_guard.verdict.notice)
+                raise TurnBlocked(reply_guard.verdict, "output")
     except TurnBlocked as stop:
         blocked, status, error_kind = stop, Status.BLOCKED, stop.verdict.reason
         progress.parts = [stop.verdict.notice]
@@ -297,6 +323,7 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
             usage=final.usage or Usage(),
             cost=final.cost,
             model=final.model,
+            cache_hit=bool(cache.hit),
             timings={
                 "ttft_ms": final.ttft_ms or 0,
                 "latency_ms": final.latency_ms,

@@ -41,6 +41,7 @@ class RequestLogAdmin(ReadOnlyAdmin):
         "user",
         "model_used",
         "fallback_used",
+        "cache_status",
         "status",
         "input_tokens",
         "output_tokens",
@@ -49,7 +50,14 @@ class RequestLogAdmin(ReadOnlyAdmin):
         "ttft_ms",
         "retrieval_ms",
     ]
-    list_filter = ["status", "model_used", "fallback_used", "simulated", "retrieval_error"]
+    list_filter = [
+        "status",
+        "model_used",
+        "fallback_used",
+        "cache_status",
+        "simulated",
+        "retrieval_error",
+    ]
     date_hierarchy = "created_at"
     inlines = [EvalResultInline]
 

@@ -55,6 +55,12 @@ class RequestLog(models.Model):
     )
     # The passages given to the model: document, passage number and excerpt.
     citations = models.JSONField(default=list, blank=True)
+    # Semantic cache: hit (answered from the cache, cost 0), miss, bypass (the cache failed), or
+    # off (the assistant does not cache); on a hit, the entry served and its similarity.
+    cache_status = models.CharField(max_length=10, blank=True)
+    cache_hit = models.BooleanField(default=False)
+    cache_similarity = models.FloatField(null=True, blank=True)
+    cache_entry_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

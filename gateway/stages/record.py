@@ -10,7 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Message
+from gateway.cache.remember import remember
 from gateway.db import in_db_thread
+from gateway.stages.cache_lookup import CacheLookup
 from gateway.usage import Usage
 from observability.models import RequestLog
 from observability.tracing import stage_span
@@ -44,11 +46,26 @@ class TurnOutcome:
     retrieval_error: str = ""
     citations: list[dict] = field(default_factory=list)
     template: str = ""  # the template's slug, for metrics
+    cache: CacheLookup | None = None
+
+
+def record_turn(outcome: TurnOutcome) -> None:
+    _save(outcome)
+    cache = outcome.cache
+    remember(
+        cache,
+        status=outcome.status,
+        content=outcome.content,
+        fallback_used=outcome.fallback_used,
+        model=outcome.model,
+        simulated=outcome.simulated,
+    )
 
 
 @transaction.atomic
-def record_turn(outcome: TurnOutcome) -> None:
+def _save(outcome: TurnOutcome) -> None:
     usage = outcome.usage or Usage()
+    hit = outcome.cache and outcome.cache.hit
     saved = Message.objects.filter(id=outcome.reply_id).update(
         content=outcome.content,
         status=outcome.status,
@@ -93,6 +110,10 @@ def record_turn(outcome: TurnOutcome) -> None:
         retrieval_ms=outcome.retrieval_ms,
         retrieval_error=outcome.retrieval_error,
         citations=outcome.citations,
+        cache_status=outcome.cache.status if outcome.cache else "",
+        cache_hit=bool(hit),
+        cache_similarity=hit.similarity if hit else None,
+        cache_entry_id=hit.entry_id if hit else None,
     )
 
 

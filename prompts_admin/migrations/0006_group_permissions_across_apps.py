@@ -19,7 +19,7 @@ MANAGER_PERMISSIONS = {
         "view_evalresult",
         "view_evalrubric",
     ],
-    "gateway": ["view_languagemodel"],
+    "gateway": ["view_languagemodel", "view_cachepolicy"],
     "budgets": ["view_budget", "view_templatecostpolicy", "view_emergencymode"],
     "guardrails": ["view_guardrailpolicy", "view_guardrailevent"],
     "knowledge": ["view_document", "view_retrievalpolicy"],
@@ -34,7 +34,12 @@ EDITOR_PERMISSIONS = {
         "add_evalrubric",
         "change_evalrubric",
     ],
-    "gateway": ["view_languagemodel"],
+    "gateway": [
+        "view_languagemodel",
+        "view_cachepolicy",
+        "add_cachepolicy",
+        "change_cachepolicy",
+    ],
     "budgets": ["view_templatecostpolicy"],
     "guardrails": [
         "view_guardrailpolicy",
@@ -88,8 +93,8 @@ def revoke(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("prompts_admin", "0005_prompt_groups"),
-        ("observability", "0005_feedback_evals_rollups"),
-        ("gateway", "0003_reasoning_price_and_context_help"),
+        ("observability", "0006_requestlog_cache"),
+        ("gateway", "0004_semantic_cache"),
         ("budgets", "0001_budgets_and_emergency_mode"),
         ("guardrails", "0001_guardrail_policies_and_events"),
         ("knowledge", "0002_ingestion_chunks_and_policy"),
