@@ -25,6 +25,7 @@ from gateway.pipeline import Turn, run_turn
 from knowledge.services import revision_bump
 from observability.models import RequestLog
 from prompts_admin.models import PromptTemplate
+from prompts_admin.services import label_move, version_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -137,8 +138,11 @@ def test_another_template_does_not_see_the_answer(answered, alice, anthropic_tem
 def test_a_new_prompt_version_or_model_does_not_see_the_answer(
     answered, alice, openai_template, anthropic_template, simulator
 ):
-    openai_template.system_prompt = "You are a terse assistant."
-    openai_template.save()
+    # A new version goes to production, as an editor's promotion does.
+    version = version_create(
+        template=openai_template, system_prompt="You are a terse assistant.", change_note="terse"
+    )
+    label_move(template=openai_template, name="production", version=version, actor=None, reason="")
     assert not _ask(alice, openai_template, QUESTION)[-1].cache_hit
 
     openai_template.model = anthropic_template.model
