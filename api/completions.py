@@ -60,10 +60,14 @@ def conversation_from_messages(
     *, user: AbstractBaseUser, template: PromptTemplate, earlier: list[ChatMessage]
 ) -> Conversation:
     conversation = Conversation.objects.create(user=user, template=template, source=Source.API)
-    Message.objects.bulk_create(
-        Message(conversation=conversation, role=Role(message.role), content=message.text)
-        for message in earlier
-    )
+    parent = None
+    for message in earlier:  # one branch, oldest first: the history the pipeline will follow
+        parent = Message.objects.create(
+            conversation=conversation, role=Role(message.role), content=message.text, parent=parent
+        )
+    if parent is not None:
+        Conversation.objects.filter(id=conversation.id).update(current_leaf=parent)
+        conversation.current_leaf = parent
     return conversation
 
 

@@ -296,8 +296,9 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
         raise
     except AllModelsFailed:
         # Text already shown stays, marked interrupted; otherwise the turn failed outright.
-        if tail := reply_guard.finish():  # what was held back passed: keep it with the rest
+        if tail := reply_guard.finish():  # what was held back passed: show and keep it
             progress.add(tail)
+            yield Delta(tail)
         status = Status.INTERRUPTED if progress.text else Status.FAILED
         error_kind = failure_kind(route.attempts)
         log_route_failure(turn, route)

@@ -41,8 +41,9 @@ def _turn(conversation: Conversation, text: str = "Hi") -> list:
 
 
 def _system_sent(simulator) -> str:
+    """The served prompt as the provider got it, without the guardrails' per-request canary."""
     upstream = simulator.get("/_sim/requests").json()["requests"][-1]
-    return upstream["messages"][0]["content"]
+    return upstream["messages"][0]["content"].split("\n\nConfidential marker: ")[0]
 
 
 @pytest.fixture

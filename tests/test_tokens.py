@@ -79,23 +79,28 @@ def test_a_long_conversation_is_trimmed_to_the_models_context_budget(
     openai_template.max_output_tokens = 500  # so 1,500 tokens of input
     openai_template.save()
     conversation = Conversation.objects.create(user=make_user(), template=openai_template)
+    parent = None
     for i in range(12):  # 6 earlier exchanges of ~200 tokens each: ~2,400 tokens of history
         role = Role.USER if i % 2 == 0 else Role.ASSISTANT
-        Message.objects.create(
-            conversation=conversation, role=role, content=f"old {i} " + "lorem " * 200
+        parent = Message.objects.create(
+            conversation=conversation, role=role, content=f"old {i} " + "lorem " * 200, parent=parent
         )
+    conversation.current_leaf = parent  # the branch being shown: the new turn continues it
+    conversation.save()
 
     events = turn_events(Turn(conversation.user_id, conversation.id, "And the latest question?"))
 
     assert isinstance(events[-1], Done)
     sent = simulator.get("/_sim/requests").json()["requests"][-1]["messages"]
-    assert sent[0] == {"role": "system", "content": openai_template.system_prompt}
+    assert sent[0]["role"] == "system"
+    assert sent[0]["content"].startswith(openai_template.system_prompt)  # then the canary
     assert sent[-1] == {"role": "user", "content": "And the latest question?"}
     history = sent[1:-1]
     assert 0 < len(history) < 12, "older turns dropped, recent ones kept"
     assert history[-1]["content"].startswith("old 11 ")  # the newest earlier turn survives
     assert history[0]["role"] == "user"
-    assert prompt_tokens(sent[0]["content"], sent[1:], "gpt-4o-mini") <= 1_500
+    # The budget covers the prompt and history; the guardrails' short canary line comes on top.
+    assert prompt_tokens(openai_template.system_prompt, sent[1:], "gpt-4o-mini") <= 1_500
 
 
 @pytest.mark.django_db(transaction=True)
