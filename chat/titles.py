@@ -17,6 +17,7 @@ from chat import fragments, services
 from chat.models import Conversation, Role, Status
 from gateway.models import LanguageModel
 from gateway.providers import ChatRequest, ProviderError, endpoint_for, http_timeout, stream_reply
+from observability.enqueue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,8 @@ def enqueue_title(conversation_id: UUID) -> None:
     """Queue title generation; a broker outage only costs the title, so it is logged, not raised."""
     from chat.tasks import generate_conversation_title
 
-    try:
-        generate_conversation_title.delay(str(conversation_id))
-    except Exception:
-        log.warning("title generation for %s not queued", conversation_id, exc_info=True)
+    # enqueue: no retry schedule against a dead broker, and the loss is counted.
+    enqueue(generate_conversation_title, str(conversation_id))
 
 
 def title_model(conversation: Conversation) -> LanguageModel:

@@ -118,7 +118,10 @@ def test_a_breaker_opened_by_one_process_is_respected_by_the_other(
     FallbackStep.objects.create(template=openai_template, model=anthropic_template.model)
     user = make_user()
     cookie = session_cookie(user)
-    conversation = Conversation.objects.create(user=user, template=openai_template)
+    # Titled already: no background title job calls the primary model and eats a scripted 503.
+    conversation = Conversation.objects.create(
+        user=user, template=openai_template, title="Breaker test"
+    )
     primary = openai_template.model.name
     simulator.post("/_sim/script", json={"model": primary, "status": 503, "times": 2})
     first, second = cluster.web

@@ -20,6 +20,7 @@ from api.keys import apikey_create
 from api.ratelimits import UNKNOWN_WAIT_SECONDS, wait_seconds
 from chat.models import Conversation, Message
 from tests import live
+from tests.browserkit import open_new_chat
 from tests.wsclient import ChatSocket, visible_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -186,12 +187,7 @@ def test_the_chat_says_slow_down_and_keeps_the_draft(
     page.add_init_script(
         'document.addEventListener("htmx:wsOpen", () => { window.__wsOpened = true; });'
     )
-    page.goto(f"{server}/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("a-long-test-password")
-    page.get_by_role("button", name="Log in").click()
-    page.locator("#new-chat").click()
-    page.wait_for_url(f"{server}/c/*/")
+    open_new_chat(page, server, "alice")  # log in, pick the assistant, socket open
     while not page.evaluate("window.__wsOpened === true"):
         page.wait_for_timeout(20)
     composer = page.locator("#composer-input")

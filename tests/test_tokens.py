@@ -83,7 +83,10 @@ def test_a_long_conversation_is_trimmed_to_the_models_context_budget(
     for i in range(12):  # 6 earlier exchanges of ~200 tokens each: ~2,400 tokens of history
         role = Role.USER if i % 2 == 0 else Role.ASSISTANT
         parent = Message.objects.create(
-            conversation=conversation, role=role, content=f"old {i} " + "lorem " * 200, parent=parent
+            conversation=conversation,
+            role=role,
+            content=f"old {i} " + "lorem " * 200,
+            parent=parent,
         )
     conversation.current_leaf = parent  # the branch being shown: the new turn continues it
     conversation.save()
