@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from decimal import Decimal
@@ -154,6 +155,22 @@ def anthropic_template(db) -> PromptTemplate:
         system_prompt="You are a test assistant.",
         model=model,
     )
+
+
+@pytest.fixture
+def staff_groups(db):
+    """The "Prompt editors" and "Managers" groups as the migrations define them. Transactional
+    tests flush every table, data migrations' rows included, so they are made again here."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    for migration in ("0005_prompt_groups", "0006_group_permissions_across_apps"):
+        module = importlib.import_module(f"prompts_admin.migrations.{migration}")
+        (module.make_groups if hasattr(module, "make_groups") else module.grant)(apps, None)
+    return {group.name: group for group in Group.objects.filter(name__in=STAFF_GROUPS)}
+
+
+STAFF_GROUPS = ("Prompt editors", "Managers")
 
 
 @pytest.fixture

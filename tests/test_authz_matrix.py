@@ -18,7 +18,6 @@ import pytest
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -102,13 +101,13 @@ def _policy(route: Route) -> tuple | None:
 
 
 @pytest.fixture
-def people(make_user, openai_template) -> dict:
+def people(make_user, openai_template, staff_groups) -> dict:
     owner, other = make_user("owner"), make_user("other")
     manager, editor = make_user("manager"), make_user("editor")
     for user, group in ((manager, "Managers"), (editor, "Prompt editors")):
         user.is_staff = True
         user.save()
-        user.groups.add(_group(group))
+        user.groups.add(staff_groups[group])
 
     def owners_objects() -> dict:
         """Fresh objects of the owner's for one route (the owner may delete them)."""
@@ -130,14 +129,6 @@ def people(make_user, openai_template) -> dict:
         "users": {"owner": owner, "other_user": other, "manager": manager, "prompt_editor": editor},
         "objects": owners_objects,
     }
-
-
-def _group(name: str) -> Group:
-    """The group as the project's migrations define it; a minimal stand-in only if absent."""
-    group, created = Group.objects.get_or_create(name=name)
-    if created:  # groups arrive with prompt management; until then: view-only staff
-        group.permissions.set(Permission.objects.filter(codename__startswith="view_"))
-    return group
 
 
 _ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")

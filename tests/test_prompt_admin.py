@@ -7,7 +7,6 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth.models import Group
 
 from observability.models import RequestLog
 from prompts_admin.models import Experiment, ExperimentArm, PromptLabel, PromptVersion
@@ -68,23 +67,23 @@ def form_data(client, url: str, form_id: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def editor(make_user, client):
+def editor(make_user, client, staff_groups):
     user = make_user("editor")
     user.is_staff = True
     user.save()
-    user.groups.add(Group.objects.get(name="Prompt editors"))
+    user.groups.add(staff_groups["Prompt editors"])
     client.force_login(user)
     return user
 
 
 @pytest.fixture
-def manager_client(make_user):
+def manager_client(make_user, staff_groups):
     from django.test import Client
 
     user = make_user("manager")
     user.is_staff = True
     user.save()
-    user.groups.add(Group.objects.get(name="Managers"))
+    user.groups.add(staff_groups["Managers"])
     client = Client()
     client.force_login(user)
     return client

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
 from prompts_admin.models import Experiment, PromptLabel
@@ -34,13 +33,13 @@ def _log_in(page: Page, app_server: str, username: str) -> None:
 
 
 def test_an_editor_creates_a_version_runs_an_experiment_and_rolls_back(
-    page: Page, app_server, simulator, openai_template, make_user
+    page: Page, app_server, simulator, openai_template, make_user, staff_groups
 ):
     simulator.post("/_sim/script", json={"reply": "Tested fine."})
     editor = make_user("editor", PASSWORD)
     editor.is_staff = True
     editor.save()
-    editor.groups.add(Group.objects.get(name="Prompt editors"))
+    editor.groups.add(staff_groups["Prompt editors"])
     _log_in(page, app_server, "editor")
 
     # A new version: edit the prompt, say why, save.
