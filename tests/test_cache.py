@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
-from channels.db import database_sync_to_async
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from chat.models import Conversation, Status
@@ -21,11 +19,12 @@ from gateway.cache.models import CacheEntry, CachePolicy
 from gateway.cache.store import evict, find_similar, invalidate_template
 from gateway.embeddings import embed_one, embedder
 from gateway.events import Delta, Done
-from gateway.pipeline import Turn, run_turn
+from gateway.pipeline import Turn
 from knowledge.services import revision_bump
 from observability.models import RequestLog
 from prompts_admin.models import PromptTemplate
 from prompts_admin.services import label_move, version_create
+from tests.turns import turn_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,19 +33,9 @@ PARAPHRASE = "How can I reset my password?"
 ANSWER = "Open Settings, then Security, and press *Reset password*."
 
 
-def _events(turn: Turn) -> list:
-    async def collect():
-        try:
-            return [event async for event in run_turn(turn)]
-        finally:
-            await database_sync_to_async(connections.close_all)()
-
-    return asyncio.run(collect())
-
-
 def _ask(user, template, text: str) -> list:
     conversation = Conversation.objects.create(user=user, template=template)
-    return _events(Turn(user.id, conversation.id, text))
+    return turn_events(Turn(user.id, conversation.id, text))
 
 
 def _model_calls(simulator) -> int:
@@ -170,12 +159,12 @@ def test_a_follow_up_in_another_conversation_is_not_served_this_ones_answer(
     alice, openai_template, simulator
 ):
     conversation = Conversation.objects.create(user=alice, template=openai_template)
-    _events(Turn(alice.id, conversation.id, "Tell me about Rome"))
-    _events(Turn(alice.id, conversation.id, "And its population?"))
+    turn_events(Turn(alice.id, conversation.id, "Tell me about Rome"))
+    turn_events(Turn(alice.id, conversation.id, "And its population?"))
     other = Conversation.objects.create(user=alice, template=openai_template)
-    _events(Turn(alice.id, other.id, "Tell me about Oslo"))
+    turn_events(Turn(alice.id, other.id, "Tell me about Oslo"))
 
-    assert not _events(Turn(alice.id, other.id, "And its population?"))[-1].cache_hit
+    assert not turn_events(Turn(alice.id, other.id, "And its population?"))[-1].cache_hit
 
 
 def test_an_expired_answer_is_not_served_and_is_evicted(answered, alice, openai_template):

@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from decimal import Decimal
 
 import pytest
 from celery import Celery
-from channels.db import database_sync_to_async
-from django.db import connections
 
 from chat.models import Conversation
 from config.celery import app
 from devstack.services import free_port
 from gateway.events import Done
 from gateway.models import LanguageModel
-from gateway.pipeline import Turn, run_turn
+from gateway.pipeline import Turn
 from observability.evals import JudgeFailed, cheap_checks, evaluate, in_judge_sample, parse_verdict
 from observability.metrics import ENQUEUE_FAILURES
 from observability.models import DailyRollup, EvalResult, EvalRubric, RequestLog
 from observability.rollups import rollup_recent
+from tests.turns import turn_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _run(turn: Turn) -> list:
-    async def collect():
-        try:
-            return [event async for event in run_turn(turn)]
-        finally:
-            await database_sync_to_async(connections.close_all)()
-
-    return asyncio.run(collect())
 
 
 @pytest.fixture
@@ -61,7 +49,7 @@ def rubric(openai_template) -> EvalRubric:
 
 def _answer(simulator, conversation, reply: str, question: str = "What is 2+2?") -> RequestLog:
     simulator.post("/_sim/script", json={"model": "gpt-4o-mini", "reply": reply, "times": 1})
-    events = _run(Turn(conversation.user_id, conversation.id, question))
+    events = turn_events(Turn(conversation.user_id, conversation.id, question))
     assert isinstance(events[-1], Done)
     return RequestLog.objects.filter(conversation=conversation).latest("created_at")
 

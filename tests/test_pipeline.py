@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from channels.db import database_sync_to_async
-from django.db import connections
 
 from chat.models import Conversation, Message, Status
 from devstack.services import free_port
 from gateway.events import Accepted, Done, Error
-from gateway.pipeline import UNAVAILABLE, Turn, run_turn
+from gateway.pipeline import UNAVAILABLE, Turn
 from observability.models import RequestLog
+from tests.turns import turn_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _events(turn: Turn) -> list:
-    async def collect():
-        try:
-            return [event async for event in run_turn(turn)]
-        finally:  # the ORM's worker thread outlives the loop: don't leave its connection open
-            await database_sync_to_async(connections.close_all)()
-
-    return asyncio.run(collect())
 
 
 @pytest.fixture
@@ -34,7 +21,7 @@ def conversation(make_user, openai_template) -> Conversation:
 
 def test_a_turn_yields_accepted_deltas_and_done(conversation, simulator):
     simulator.post("/_sim/script", json={"reply": "Hello there, friend."})
-    events = _events(Turn(conversation.user_id, conversation.id, "Hi"))
+    events = turn_events(Turn(conversation.user_id, conversation.id, "Hi"))
 
     assert isinstance(events[0], Accepted) and isinstance(events[-1], Done)
     text = "".join(e.text for e in events[1:-1])
@@ -45,7 +32,7 @@ def test_a_turn_yields_accepted_deltas_and_done(conversation, simulator):
 def test_an_unreachable_provider_fails_the_turn_but_keeps_the_users_message(conversation, settings):
     settings.SIMULATOR_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     settings.ROUTER_MAX_RETRIES = 0
-    events = _events(Turn(conversation.user_id, conversation.id, "Is anyone there?"))
+    events = turn_events(Turn(conversation.user_id, conversation.id, "Is anyone there?"))
 
     assert isinstance(events[-1], Error)
     assert events[-1].kind == "unavailable" and events[-1].message == UNAVAILABLE
@@ -62,7 +49,7 @@ def test_an_unreachable_provider_fails_the_turn_but_keeps_the_users_message(conv
     [("   ", "Type a message"), ("x" * 16_001, "limit is 16,000"), ("a\x00b", "NUL")],
 )
 def test_unacceptable_input_is_refused_with_a_reason_and_nothing_is_saved(conversation, text, says):
-    events = _events(Turn(conversation.user_id, conversation.id, text))
+    events = turn_events(Turn(conversation.user_id, conversation.id, text))
 
     assert len(events) == 1 and events[0].kind == "invalid_input" and says in events[0].message
     assert not Message.objects.exists()
@@ -72,7 +59,7 @@ def test_an_unpriced_model_records_unknown_cost_not_zero(conversation, simulator
     model = conversation.template.model
     model.input_price = model.output_price = None
     model.save()
-    events = _events(Turn(conversation.user_id, conversation.id, "Hi"))
+    events = turn_events(Turn(conversation.user_id, conversation.id, "Hi"))
 
     assert events[-1].cost is None
     log = RequestLog.objects.get()
@@ -85,7 +72,7 @@ def test_an_openai_compatible_server_is_called_as_a_real_provider(
     # The simulator stands in for vLLM / Ollama / llama.cpp behind OPENAI_BASE_URL.
     settings.OPENAI_BASE_URL = f"{simulator_url}/v1"
     settings.OPENAI_API_KEY = "sk-local-test"
-    events = _events(Turn(conversation.user_id, conversation.id, "Hi"))
+    events = turn_events(Turn(conversation.user_id, conversation.id, "Hi"))
 
     assert isinstance(events[-1], Done) and not events[0].simulated
     upstream = simulator.get("/_sim/requests").json()["requests"][-1]
@@ -103,7 +90,7 @@ def test_an_anthropic_key_sends_real_anthropic_requests(
     conversation = Conversation.objects.create(user=make_user(), template=anthropic_template)
     settings.ANTHROPIC_BASE_URL = simulator_url
     settings.ANTHROPIC_API_KEY = "sk-ant-test"
-    events = _events(Turn(conversation.user_id, conversation.id, "Hi"))
+    events = turn_events(Turn(conversation.user_id, conversation.id, "Hi"))
 
     assert isinstance(events[-1], Done) and not events[0].simulated
     upstream = simulator.get("/_sim/requests").json()["requests"][-1]

@@ -3,22 +3,21 @@ and a retrieval outage answers without context instead of failing the turn."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-from channels.db import database_sync_to_async
 from django.db import connections
 
 from chat.models import Conversation, Message, Status
 from gateway.embeddings import embedder
 from gateway.events import Citation, Done
-from gateway.pipeline import Turn, run_turn
+from gateway.pipeline import Turn
 from gateway.stages.retrieval import context_block, retrieval_failures
 from knowledge.models import RetrievalPolicy
 from knowledge.selectors import Passage
 from knowledge.services import document_create_from_text
 from observability.models import RequestLog
+from tests.turns import turn_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,16 +34,6 @@ Travel must be booked through the travel desk. Receipts are submitted within 30 
 QUESTION = "When does support answer?"
 
 
-def _events(turn: Turn) -> list:
-    async def collect():
-        try:
-            return [event async for event in run_turn(turn)]
-        finally:
-            await database_sync_to_async(connections.close_all)()
-
-    return asyncio.run(collect())
-
-
 def _system_prompt_sent(simulator) -> str:
     (request,) = simulator.get("/_sim/requests").json()["requests"]
     return json.dumps([request["system"], request["messages"]])
@@ -59,7 +48,7 @@ def conversation(make_user, openai_template) -> Conversation:
 
 def test_a_turn_answers_from_the_knowledge_base_and_cites_it(conversation, simulator):
     simulator.post("/_sim/script", json={"reply": "Weekdays, 9:00 to 17:00 CET [1]."})
-    events = _events(Turn(conversation.user_id, conversation.id, QUESTION))
+    events = turn_events(Turn(conversation.user_id, conversation.id, QUESTION))
 
     citations = [e for e in events if isinstance(e, Citation)]
     assert citations and citations[0].n == 1
@@ -81,7 +70,7 @@ def test_a_turn_answers_from_the_knowledge_base_and_cites_it(conversation, simul
 
 def test_retrieval_is_off_for_an_assistant_without_a_policy(conversation, simulator):
     RetrievalPolicy.objects.all().delete()
-    events = _events(Turn(conversation.user_id, conversation.id, QUESTION))
+    events = turn_events(Turn(conversation.user_id, conversation.id, QUESTION))
 
     assert not [e for e in events if isinstance(e, Citation)]
     assert "<knowledge_base>" not in _system_prompt_sent(simulator)
@@ -91,10 +80,10 @@ def test_retrieval_is_off_for_an_assistant_without_a_policy(conversation, simula
 def test_a_retry_retrieves_for_the_question_asked_again(conversation, simulator, settings):
     settings.SIMULATOR_URL = "http://127.0.0.1:9"  # nothing listens: the first turn fails
     settings.ROUTER_MAX_RETRIES = 0
-    _events(Turn(conversation.user_id, conversation.id, QUESTION))
+    turn_events(Turn(conversation.user_id, conversation.id, QUESTION))
     settings.SIMULATOR_URL = str(simulator.base_url).rstrip("/")
 
-    events = _events(Turn(conversation.user_id, conversation.id, "", retry=True))
+    events = turn_events(Turn(conversation.user_id, conversation.id, "", retry=True))
 
     assert any(isinstance(e, Citation) for e in events) and isinstance(events[-1], Done)
     assert "9:00 to 17:00" in _system_prompt_sent(simulator)
@@ -109,7 +98,7 @@ def test_a_locked_index_degrades_to_an_answer_without_context(conversation, simu
         with locker.cursor() as cursor:
             cursor.execute("BEGIN")
             cursor.execute("LOCK TABLE knowledge_chunk IN ACCESS EXCLUSIVE MODE")
-        events = _events(Turn(conversation.user_id, conversation.id, QUESTION))
+        events = turn_events(Turn(conversation.user_id, conversation.id, QUESTION))
     finally:
         locker.close()
 
@@ -130,7 +119,7 @@ def test_a_failing_embedder_degrades_to_an_answer_without_context(
     embedder.cache_clear()
     before = retrieval_failures["embedder"]
     try:
-        events = _events(Turn(conversation.user_id, conversation.id, QUESTION))
+        events = turn_events(Turn(conversation.user_id, conversation.id, QUESTION))
     finally:
         embedder.cache_clear()
 
@@ -169,7 +158,7 @@ def test_an_injection_hidden_in_a_retrieved_passage_never_reaches_the_model(
     RetrievalPolicy.objects.create(template=openai_template, enabled=True, top_k=3)
     conversation = Conversation.objects.create(user=make_user(), template=openai_template)
 
-    events = _events(Turn(conversation.user_id, conversation.id, "When does support answer?"))
+    events = turn_events(Turn(conversation.user_id, conversation.id, "When does support answer?"))
 
     assert isinstance(events[-1], Done)  # the user still gets an answer
     sent = _system_prompt_sent(simulator)

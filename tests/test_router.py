@@ -14,7 +14,7 @@ from gateway.pipeline import CUT_OFF, MISCONFIGURED, UNAVAILABLE, Turn
 from gateway.router.route import CONTINUE_INSTRUCTION
 from observability.models import RequestLog
 from prompts_admin.models import FallbackStep
-from tests.test_pipeline import _events
+from tests.turns import turn_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +35,7 @@ def conversation(make_user, openai_template, anthropic_template) -> Conversation
 
 
 def _turn(conversation: Conversation, text: str = "Hello") -> tuple[list, RequestLog]:
-    events = _events(Turn(conversation.user_id, conversation.id, text))
+    events = turn_events(Turn(conversation.user_id, conversation.id, text))
     return events, RequestLog.objects.latest("created_at")
 
 

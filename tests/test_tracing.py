@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from channels.db import database_sync_to_async
-from django.db import connections
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -14,9 +10,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from chat.models import Conversation
 from gateway.events import Done
-from gateway.pipeline import Turn, run_turn
+from gateway.pipeline import Turn
 from observability.models import RequestLog
 from prompts_admin.models import FallbackStep
+from tests.turns import turn_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,16 +48,6 @@ def spans():
     return _EXPORTER
 
 
-def _run(turn: Turn) -> list:
-    async def collect():
-        try:
-            return [event async for event in run_turn(turn)]
-        finally:
-            await database_sync_to_async(connections.close_all)()
-
-    return asyncio.run(collect())
-
-
 def test_a_turn_has_a_span_per_stage_and_attempt_with_gen_ai_attributes(
     spans, simulator, make_user, openai_template
 ):
@@ -69,7 +56,7 @@ def test_a_turn_has_a_span_per_stage_and_attempt_with_gen_ai_attributes(
         json={"reply": "Traced reply.", "usage": {"input_tokens": 40, "output_tokens": 7}},
     )
     conversation = Conversation.objects.create(user=make_user(), template=openai_template)
-    events = _run(Turn(conversation.user_id, conversation.id, "Trace this"))
+    events = turn_events(Turn(conversation.user_id, conversation.id, "Trace this"))
     assert isinstance(events[-1], Done)
 
     finished = spans.get_finished_spans()
@@ -109,7 +96,7 @@ def test_a_fallback_shows_as_a_failed_attempt_span_then_a_served_one(
         "/_sim/script", json={"model": "claude-haiku-4-5", "reply": "From the fallback."}
     )
     conversation = Conversation.objects.create(user=make_user(), template=openai_template)
-    events = _run(Turn(conversation.user_id, conversation.id, "Fall back please"))
+    events = turn_events(Turn(conversation.user_id, conversation.id, "Fall back please"))
     assert isinstance(events[-1], Done)
 
     finished = spans.get_finished_spans()
