@@ -243,8 +243,9 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
         if guard.verdict.blocked:  # the message stays saved, marked blocked, and is never sent
             raise TurnBlocked(guard.verdict, "input")
         reply_guard = guard.reply_guard()
+        # Asked to answer again (retry, regenerate): the user wants a fresh reply, not the cache's.
         with stage_span("cache"):
-            cache = await cache_lookup(
+            cache = NOT_LOOKED_UP if answer_again else await cache_lookup(
                 template=template,
                 user_id=turn.user_id,
                 conversation_id=turn.conversation_id,

@@ -14,6 +14,7 @@ from budgets.models import Budget, TemplateCostPolicy
 from budgets.periods import next_day
 from budgets.selectors import spend_of
 from chat.models import Conversation, Message
+from gateway.cache.models import CachePolicy
 from gateway.events import Accepted, Done, Error, Notice
 from gateway.models import LanguageModel
 from gateway.pipeline import Turn
@@ -54,6 +55,8 @@ def template(models) -> PromptTemplate:
         slug="analyst", name="Analyst", system_prompt="You analyse.", model=models["big"]
     )
     TemplateCostPolicy.objects.create(template=template, downgrade_model=models["small"])
+    # Spend is what is measured here: repeated questions must reach the model, not the cache.
+    CachePolicy.objects.create(template=template, enabled=False)
     return template
 
 
