@@ -36,17 +36,29 @@ def django_db_modify_db_settings():
 def _flush_survives_background_writers():
     """Between transactional tests the database is flushed (TRUNCATE) while the live Daphne and
     Celery processes may still be writing (an eval job, a title): Postgres then picks one side of
-    the lock cycle to abort. Retry the flush instead of failing an unrelated test."""
+    the lock cycle to abort. Retry the flush instead of failing an unrelated test. And put the
+    content types and permissions back as they were, ids included, instead of letting
+    post_migrate recreate them under new ids that the live processes do not know."""
     original = flush.Command.handle
 
     def handle(self, **options):
+        # Content types and permissions keep their ids: the live Daphne and Celery processes
+        # cache them (admin's LogEntry, permission checks) for the whole session.
+        from django.contrib.auth.models import Permission
+        from django.contrib.contenttypes.models import ContentType
+
+        content_types, permissions = list(ContentType.objects.all()), list(Permission.objects.all())
+        options["inhibit_post_migrate"] = True
         for attempt in range(5):
             try:
-                return original(self, **options)
+                original(self, **options)
+                break
             except CommandError as error:
                 if "deadlock" not in str(error.__cause__) or attempt == 4:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+        ContentType.objects.bulk_create(content_types, ignore_conflicts=True)
+        Permission.objects.bulk_create(permissions, ignore_conflicts=True)
 
     flush.Command.handle = handle
     yield
