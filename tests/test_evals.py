@@ -90,7 +90,12 @@ def test_the_judge_score_lands_on_the_turns_version(simulator, conversation, rub
     log = _answer(simulator, conversation, "Four.")
     simulator.post(
         "/_sim/script",
-        json={"model": "judge-model", "reply": '{"score": 4, "reason": "Correct, terse."}'},
+        # Every call: the turn's own eval job may reach a running worker and ask the judge too.
+        json={
+            "model": "judge-model",
+            "reply": '{"score": 4, "reason": "Correct, terse."}',
+            "times": 0,
+        },
     )
 
     result = evaluate(log.request_id)
