@@ -12,8 +12,6 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from django.db import transaction
-
 from chat.models import Message, Status
 from gateway.models import LanguageModel
 from gateway.providers import ChatRequest, endpoint_for, http_timeout, stream_reply
@@ -137,8 +135,12 @@ def evaluate(request_id: uuid.UUID | str) -> EvalResult | None:
             result.judge_score, result.judge_reason = verdict.score, verdict.reason
         except JudgeFailed as failure:
             result.status, result.reason = EvalResult.Status.FAILED, str(failure)
-    with transaction.atomic():
-        EvalResult.objects.filter(request_log=log).delete()  # a re-run replaces the old score
-        result.save()
+    # One result per turn; a re-run (or the worker racing a manual run) replaces it.
+    fields = {
+        f.name: getattr(result, f.name)
+        for f in EvalResult._meta.concrete_fields
+        if f.name not in ("id", "request_log", "created_at")
+    }
+    result, _ = EvalResult.objects.update_or_create(request_log=log, defaults=fields)
     EVALS.labels(kind="judge" if result.judge_model else "checks", status=result.status).inc()
     return result
