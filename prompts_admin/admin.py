@@ -25,7 +25,12 @@ from prompts_admin.models import (
     PromptVersion,
     ShadowRun,
 )
-from prompts_admin.results import experiment_reports, shadow_summary, version_reports
+from prompts_admin.results import (
+    experiment_reports,
+    shadow_reports,
+    shadow_summary,
+    version_reports,
+)
 from prompts_admin.services import (
     RolloutError,
     experiment_abort,
@@ -253,8 +258,16 @@ class PromptLabelAdmin(admin.ModelAdmin):
 class ExperimentArmInline(admin.TabularInline):
     model = ExperimentArm
     extra = 2
-    fields = ["name", "version", "is_control", "percent", "stopped_at", "stop_reason"]
-    readonly_fields = ["stopped_at", "stop_reason"]
+    fields = [
+        "name",
+        "version",
+        "is_control",
+        "percent",
+        "stopped_at",
+        "stop_reason",
+        "stop_numbers",
+    ]
+    readonly_fields = ["stopped_at", "stop_reason", "stop_numbers"]
 
     def _draft(self, obj) -> bool:
         return obj is None or obj.state == Experiment.State.DRAFT
@@ -279,7 +292,7 @@ class ExperimentEventInline(ReadOnlyInline):
     fields = ["at", "action", "arm", "actor", "reason", "numbers"]
     readonly_fields = fields
     show_change_link = False
-    verbose_name_plural = "log (an empty actor is the automatic rollback)"
+    verbose_name_plural = "log (the automatic rollback acts as the user auto-rollback)"
 
 
 @admin.register(Experiment)
@@ -318,9 +331,13 @@ class ExperimentAdmin(admin.ModelAdmin):
 
     @admin.display(description="Shadow answers (recorded, never shown)")
     def shadow_results(self, experiment: Experiment) -> str:
-        return render_to_string(
+        summaries = render_to_string(
             "admin/prompts_admin/shadow_results.html", {"summaries": shadow_summary(experiment)}
         )
+        numbers = render_to_string(
+            "admin/prompts_admin/results.html", {"reports": shadow_reports(experiment)}
+        )
+        return summaries + numbers
 
     def save_model(self, request, obj, form, change) -> None:
         if not change:

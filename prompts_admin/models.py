@@ -251,7 +251,7 @@ class ExperimentArm(models.Model):
 
 
 class ExperimentEvent(models.Model):
-    """The experiment's log: start, ramp, promote, abort, automatic stop (actor empty)."""
+    """The experiment's log: start, ramp, promote, abort, automatic stop (by the system user)."""
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="events")
     arm = models.ForeignKey(

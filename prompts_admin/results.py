@@ -31,6 +31,21 @@ def experiment_reports(experiment: Experiment) -> list[Report]:
     return rows
 
 
+def shadow_reports(experiment: Experiment) -> list[Report]:
+    """Per shadow variant: its own answers against the answers served for the same turns."""
+    from prompts_admin.auto_rollback import shadow_samples
+
+    rows = []
+    for arm in experiment.arms.filter(is_control=False).select_related("version"):
+        shadow, served = shadow_samples(arm)
+        name = f"{arm.name} (v{arm.version.number}, shadow of {arm.percent} %)"
+        if arm.stopped_at:
+            name += f" — stopped: {arm.stop_reason}"
+        rows.append(report(f"served answers to {arm.name}'s turns", served))
+        rows.append(report(name, shadow, served))
+    return rows
+
+
 def shadow_summary(experiment: Experiment) -> list[dict]:
     runs = ShadowRun.objects.filter(arm__experiment=experiment)
     return list(

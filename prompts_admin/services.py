@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from gateway.models import LanguageModel
 from prompts_admin.assignment import max_percent
+from prompts_admin.audit import audit, system_user
 from prompts_admin.models import (
     Experiment,
     ExperimentArm,
@@ -111,6 +112,12 @@ def label_move(
         actor=actor,
         reason=reason,
     )
+    was = f"v{previous.number}" if previous else "new label"
+    audit(
+        actor=actor,
+        obj=template,
+        message=f"Label {name} ({kind}): {was} → v{version.number}. Why: {reason}",
+    )
     return label
 
 
@@ -162,9 +169,14 @@ def experiment_problems(experiment: Experiment, arms: list[ExperimentArm]) -> li
 
 
 def _log(experiment: Experiment, action: str, actor: User, reason: str = "", **extra) -> None:
-    ExperimentEvent.objects.create(
+    """The experiment's own event log, and admin's LogEntry (who, when, what, why)."""
+    event = ExperimentEvent.objects.create(
         experiment=experiment, action=action, actor=actor, reason=reason, **extra
     )
+    what = f"Experiment {action}" + (f" ({event.arm.name})" if event.arm else "")
+    if event.numbers:
+        what += f": {event.numbers}"
+    audit(actor=actor, obj=experiment, message=f"{what}. Why: {reason}" if reason else what)
 
 
 @transaction.atomic
@@ -262,6 +274,6 @@ def arm_stop(*, arm: ExperimentArm, reason: str, numbers: dict, actor: User = No
     arm.stop_numbers = numbers
     arm.save(update_fields=["percent", "stopped_at", "stop_reason", "stop_numbers"])
     action = "auto_stop" if actor is None else "stop"
-    _log(experiment, action, actor, reason, arm=arm, numbers=numbers)
+    _log(experiment, action, actor or system_user(), reason, arm=arm, numbers=numbers)
     if not experiment.arms.filter(is_control=False, stopped_at__isnull=True).exists():
         _end(experiment, Experiment.State.ABORTED)

@@ -15,17 +15,20 @@ from decimal import Decimal
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.db import connections
 
 from chat.models import Conversation, Message
 from gateway.models import LanguageModel
 from gateway.pipeline import Turn, run_turn
-from observability.models import RequestLog
+from observability.models import EvalResult, Feedback, RequestLog
 from prompts_admin.assignment import arm_for, bucket_of
+from prompts_admin.audit import AUTO_ROLLBACK_USERNAME
 from prompts_admin.models import Experiment, ExperimentArm, ExperimentEvent, ShadowRun
 from prompts_admin.selectors import prompt_for_turn
 from prompts_admin.services import experiment_ramp, experiment_start, version_create
+from prompts_admin.shadow import shadow_run
 from prompts_admin.tasks import check_experiments
 from tests.wsclient import ChatSocket, visible_text
 
@@ -193,7 +196,11 @@ def test_auto_rollback_stops_a_variant_failing_twice_as_often(
     assert arm.stop_numbers["variant_errors"] == 105 and arm.stop_numbers["control_errors"] == 0
     assert "Error rate 100.0%" in arm.stop_reason
     event = ExperimentEvent.objects.get(experiment=experiment, action="auto_stop")
-    assert event.actor is None and event.numbers == arm.stop_numbers
+    assert event.actor.username == AUTO_ROLLBACK_USERNAME and event.numbers == arm.stop_numbers
+    # In admin's audit log too, under the system user, which cannot log in.
+    entry = LogEntry.objects.get(object_id=str(experiment.pk), user=event.actor)
+    assert "auto_stop (variant)" in entry.change_message and arm.stop_reason in entry.change_message
+    assert not event.actor.is_active and not event.actor.has_usable_password()
     experiment.refresh_from_db()
     assert experiment.state == "aborted"
 
@@ -276,3 +283,122 @@ def test_a_shadow_answer_is_recorded_but_never_reaches_the_users_page(
     # The user is logged as served by the control, in the shadow experiment.
     log = RequestLog.objects.get(message=reply)
     assert log.prompt_version.number == 1 and log.experiment_arm.is_control
+
+
+def _answered_turns(users, arm, *, thumbs_up_share: float, check_score: float) -> None:
+    """One answered turn per user in `arm`, thumbed by its user and evaluated."""
+    for i, user in enumerate(users):
+        conversation = Conversation.objects.create(user=user, template=arm.experiment.template)
+        reply = Message.objects.create(conversation=conversation, role="assistant", content="ok")
+        log = RequestLog.objects.create(
+            model_requested="gpt-4o-mini",
+            status="complete",
+            latency_ms=100,
+            cost=Decimal("0.0001"),
+            message=reply,
+            prompt_version=arm.version,
+            experiment_arm=arm,
+        )
+        up = i < thumbs_up_share * len(users)
+        Feedback.objects.create(message=reply, user=user, score=1 if up else -1)
+        EvalResult.objects.create(
+            request_log=log, status="ok", checks={}, check_score=check_score - 0.001 * (i % 3)
+        )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("guard", "variant_thumbs", "variant_score", "stops"),
+    [
+        ("thumbs_up", 0.5, 1.0, True),  # half the thumbs up against 80 %
+        ("thumbs_up", 0.78, 1.0, False),  # within noise of the control
+        ("eval_score", 0.8, 0.75, True),  # a quarter of the cheap checks fail
+        ("eval_score", 0.8, 1.0, False),
+        ("", 0.1, 0.5, False),  # error rate only: quality is shown, not guarded
+    ],
+)
+def test_auto_rollback_watches_the_editors_quality_metric(
+    openai_template, guard, variant_thumbs, variant_score, stops
+):
+    v2 = version_create(template=openai_template, system_prompt="Terse.", change_note="v2")
+    experiment = _experiment(openai_template, v2, percent=50)
+    Experiment.objects.filter(pk=experiment.pk).update(guard_metric=guard)
+    control, variant = experiment.arms.get(is_control=True), experiment.arms.get(is_control=False)
+    _answered_turns(_users(120, "ctl"), control, thumbs_up_share=0.8, check_score=1.0)
+    _answered_turns(
+        _users(120, "var"), variant, thumbs_up_share=variant_thumbs, check_score=variant_score
+    )
+
+    assert check_experiments.apply().get() == int(stops)
+
+    variant.refresh_from_db()
+    assert (variant.stopped_at is not None) == stops
+    if stops:
+        metric = "thumbs-up rate" if guard == "thumbs_up" else "eval_score"
+        assert variant.stop_reason.startswith(f"{metric} is significantly worse")
+        assert variant.stop_numbers["p_value"] < 0.05
+        assert variant.stop_numbers["variant_requests"] == 120
+
+
+def _served_turns(users, control: ExperimentArm) -> list[RequestLog]:
+    """Turns answered by the control of a shadow experiment, as the pipeline logs them."""
+    logs = []
+    for user in users:
+        conversation = Conversation.objects.create(user=user, template=control.experiment.template)
+        Message.objects.create(conversation=conversation, role="user", content="Hi there")
+        reply = Message.objects.create(
+            conversation=conversation, role="assistant", content="Served."
+        )
+        logs.append(
+            RequestLog.objects.create(
+                user=user,
+                conversation=conversation,
+                model_requested="gpt-4o-mini",
+                status="complete",
+                latency_ms=100,
+                cost=Decimal("0.0001"),
+                message=reply,
+                prompt_version=control.version,
+                experiment_arm=control,
+            )
+        )
+    return logs
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("shadow_fails", [True, False], ids=["failing", "healthy"])
+def test_auto_rollback_stops_a_failing_shadow_variant_and_not_a_healthy_one(
+    openai_template, simulator, settings, client, admin_user, shadow_fails
+):
+    settings.ROUTER_MAX_RETRIES = 0
+    shadow_model = LanguageModel.objects.create(
+        name="gpt-shadow-faulty", provider="openai", input_price=Decimal("1"), output_price=2
+    )
+    script = {"status": 500} if shadow_fails else {"reply": "Shadow answer."}
+    simulator.post("/_sim/script", json={"model": shadow_model.name, "times": 0, **script})
+    variant = version_create(
+        template=openai_template, system_prompt="Shadow.", model=shadow_model, change_note="s"
+    )
+    experiment = _experiment(openai_template, variant, mode="shadow", percent=100)
+    arm = experiment.arms.get(is_control=False)
+    for log in _served_turns(_users(105, "shadowed"), experiment.arms.get(is_control=True)):
+        shadow_run(arm_id=arm.pk, request_id=log.request_id)  # what the Celery task runs
+
+    assert check_experiments.apply().get() == int(shadow_fails)
+
+    arm.refresh_from_db()
+    experiment.refresh_from_db()
+    if not shadow_fails:
+        assert arm.stopped_at is None and experiment.state == "running"
+        return
+    assert arm.percent == 0 and experiment.state == "aborted"  # no more shadow calls
+    assert arm.stop_reason.startswith("Shadow variant: Error rate 100.0%")
+    assert arm.stop_numbers["variant_errors"] == 105 and arm.stop_numbers["control_errors"] == 0
+    assert LogEntry.objects.filter(
+        object_id=str(experiment.pk), user__username=AUTO_ROLLBACK_USERNAME
+    ).exists()
+    # Admin shows the numbers that stopped it, next to the shadow answers' own intervals.
+    client.force_login(admin_user)
+    page = client.get(f"/admin/prompts_admin/experiment/{experiment.pk}/change/").content.decode()
+    assert "Shadow variant: Error rate 100.0%" in page and "&quot;variant_errors&quot;: 105" in page
+    assert "100 % [0.965, 1.000]" in page  # the shadow's error rate, Wilson interval

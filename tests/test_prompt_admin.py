@@ -7,9 +7,16 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
+from django.contrib.admin.models import LogEntry
 
-from observability.models import RequestLog
-from prompts_admin.models import Experiment, ExperimentArm, PromptLabel, PromptVersion
+from chat.models import Conversation, Message
+from observability.models import EvalResult, Feedback, RequestLog
+from prompts_admin.models import (
+    Experiment,
+    ExperimentArm,
+    PromptLabel,
+    PromptVersion,
+)
 from prompts_admin.services import experiment_start, label_move, version_create
 
 pytestmark = pytest.mark.django_db
@@ -255,7 +262,88 @@ def test_experiment_page_shows_numbers_with_intervals_and_no_data_honestly(
     assert "control (v1, rest)" in page and "variant (v2, 10 %)" in page
     assert "25 % [0.112, 0.469]" in page  # 5 of 20 failed: Wilson 95 % interval
     assert "0 % [0.000, 0.161]" in page
-    assert "no data" in page  # thumbs-up and eval scores are not recorded yet
+    assert "no data" in page  # no thumbs or eval scores were given: none is invented
+
+
+def _rated_turns(user, arm, *, ups: int, downs: int, check_score: float) -> None:
+    """Answered turns of `arm`, each with the user's thumb and an evaluation."""
+    conversation = Conversation.objects.create(user=user, template=arm.experiment.template)
+    for i in range(ups + downs):
+        reply = Message.objects.create(
+            conversation=conversation, role="assistant", content="ok", status="complete"
+        )
+        log = RequestLog.objects.create(
+            model_requested="gpt-4o-mini",
+            status="complete",
+            latency_ms=100,
+            cost=Decimal("0.0001"),
+            message=reply,
+            prompt_version=arm.version,
+            experiment_arm=arm,
+        )
+        Feedback.objects.create(
+            message=reply, user=user, score=Feedback.UP if i < ups else Feedback.DOWN
+        )
+        EvalResult.objects.create(
+            request_log=log, status="ok", checks={}, check_score=check_score, judge_score=None
+        )
+
+
+def test_thumbs_and_eval_scores_are_shown_per_arm_with_intervals_and_p(
+    editor, client, openai_template
+):
+    experiment = experiment_start(experiment=_experiment(openai_template), actor=editor)
+    control, variant = experiment.arms.get(is_control=True), experiment.arms.get(is_control=False)
+    _rated_turns(editor, control, ups=15, downs=5, check_score=1.0)
+    _rated_turns(editor, variant, ups=5, downs=15, check_score=0.75)
+
+    page = client.get(EXPERIMENT_URL.format(experiment.pk) + "change/").content.decode()
+    assert "75 % [0.531, 0.888] (20)" in page  # control: 15 of 20 thumbs up, Wilson interval
+    assert "25 % [0.112, 0.469] (20)" in page
+    assert "<td>0.002</td>" in page  # Fisher, one-sided: the variant's rate is lower
+    assert "1.000 [1.000, 1.000] (20)" in page and "0.750 [0.750, 0.750] (20)" in page
+    # Per version, on the template's page, the same numbers (v2 is the variant's version).
+    page = client.get(TEMPLATE_URL.format(openai_template.pk) + "change/").content.decode()
+    assert "25 % [0.112, 0.469] (20)" in page and "75 % [0.531, 0.888] (20)" in page
+
+
+def test_rollout_actions_are_in_the_admin_log_with_who_when_and_why(
+    editor, client, openai_template
+):
+    v2 = version_create(template=openai_template, system_prompt="v2", change_note="v2")
+    move_url = TEMPLATE_URL.format(openai_template.pk) + "labels/move/"
+    client.post(move_url, {"name": "production", "version": v2.pk, "reason": "ship v2"})
+    label = openai_template.labels.get(name="production")
+    rollback_url = TEMPLATE_URL.format(openai_template.pk) + f"labels/{label.pk}/rollback/"
+    client.post(rollback_url, {"reason": "v2 is rude"})
+
+    experiment = _experiment(openai_template)
+    base = EXPERIMENT_URL.format(experiment.pk)
+    client.post(base + "start/")
+    client.post(base + "ramp/")
+    client.post(base + "abort/", {"reason": "enough data"})
+
+    template_log = LogEntry.objects.filter(
+        object_id=str(openai_template.pk), content_type__model="prompttemplate"
+    ).order_by("id")
+    messages = [entry.change_message for entry in template_log]
+    assert messages == [
+        "Label production (move): v1 → v2. Why: ship v2",
+        "Label production (rollback): v2 → v1. Why: v2 is rude",
+    ]
+    experiment_log = LogEntry.objects.filter(
+        object_id=str(experiment.pk), content_type__model="experiment"
+    ).order_by("id")
+    assert [entry.change_message.split(":")[0].split(".")[0] for entry in experiment_log] == [
+        "Experiment start",
+        "Experiment ramp",
+        "Experiment abort",
+    ]
+    assert experiment_log.last().change_message == "Experiment abort. Why: enough data"
+    assert all(e.user == editor and e.action_time for e in [*template_log, *experiment_log])
+    # The template's admin History page shows them to an auditor.
+    history = client.get(TEMPLATE_URL.format(openai_template.pk) + "history/").content.decode()
+    assert "v2 is rude" in history and "editor" in history
 
 
 def test_a_manager_sees_prompts_but_cannot_change_anything(manager_client, openai_template):
