@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from django.conf import settings
@@ -12,9 +11,7 @@ from django.http.request import RawPostDataException
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from api.errors import ApiError
-
-# C0 controls other than tab, newline and carriage return; DEL; lone surrogates (not storable).
-_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+from gateway.input_text import refused_character
 
 Text = Annotated[str, StringConstraints(max_length=1_000_000)]
 
@@ -108,9 +105,13 @@ def _check_messages(messages: list[ChatMessage]) -> None:
                 param=f"messages.{index}.role",
                 code="unsupported_role",
             )
-        if _UNSAFE_CHARACTERS.search(message.text):
+        if code := refused_character(message.text):
             raise ApiError(
-                400, "Message text contains control characters.", param=param, code="invalid_value"
+                400,
+                f"Message text contains a control character ({code}); only tab, newline and "
+                "carriage return are allowed.",
+                param=param,
+                code="invalid_value",
             )
         if len(message.text) > limit:
             raise ApiError(

@@ -12,6 +12,7 @@ from chat import fragments
 from chat.generation import request_resync, request_stop, start_generation, view_group
 from chat.models import Conversation
 from gateway.db import in_db_thread
+from gateway.input_text import refused_character
 from gateway.pipeline import Turn
 
 # Daphne accepts only 1000 or 3000-4999 from applications; 4009 mirrors 1009 "message too big".
@@ -26,6 +27,8 @@ def slow_down_message(wait: int) -> str:
     return (
         f"Slow down: you are sending messages too fast. Try again in {wait} s; your draft is kept."
     )
+
+
 def _message_id(payload: dict) -> int | None:
     value = payload.get("message_id")
     return int(value) if isinstance(value, str | int) and str(value).isdigit() else None
@@ -35,6 +38,8 @@ def turn_from(payload: dict, user_id: int, conversation_id) -> Turn | None:
     """The turn a send, retry, regenerate or edit frame asks for; None if it is malformed."""
     action, text = payload.get("action", "send"), payload.get("message")
     client_id = payload.get("client_id") if isinstance(payload.get("client_id"), str) else ""
+    if refused_character(client_id):  # an idempotency key, never shown: unusable, so dropped
+        client_id = ""
     turn = Turn(user_id, conversation_id, text="", client_id=client_id[:64])
     if action == "retry":
         turn.retry = True

@@ -172,6 +172,35 @@ def test_a_system_message_is_refused_with_a_clear_error(sdk, openai_template):
     assert raised.value.param == "messages.0.role"
 
 
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        ("bell\x07", "U+0007"),
+        ("\x1b[2Jclear", "U+001B"),
+        ("c1\x85", "U+0085"),
+        ([{"type": "text", "text": "ok"}, {"type": "text", "text": "nul\x00"}], "U+0000"),
+    ],
+    ids=["bel", "esc", "c1", "in-a-part"],
+)
+def test_control_characters_are_refused_and_nothing_is_saved(sdk, openai_template, content, code):
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk.chat.completions.create(
+            model="openai-assistant", messages=[{"role": "user", "content": content}]
+        )
+    assert code in raised.value.message and "only tab, newline" in raised.value.message
+    assert raised.value.param == "messages.0.content"
+    assert not Message.objects.exists() and not Conversation.objects.exists()
+
+
+def test_tabs_newlines_and_bidi_marks_pass_through_the_api(sdk, simulator, openai_template):
+    simulator.post("/_sim/script", json={"reply": "Got it."})
+    text = "a\tb\r\nc \u2067\u05e9\u05dc\u05d5\u05dd\u2069"
+    sdk.chat.completions.create(
+        model="openai-assistant", messages=[{"role": "user", "content": text}]
+    )
+    assert Message.objects.get(role="user").content == text
+
+
 def test_every_model_failing_is_a_server_error_and_the_message_stays_saved(
     sdk, simulator, openai_template
 ):

@@ -43,10 +43,41 @@ def test_a_malformed_frame_gets_a_clear_error_and_saves_nothing(socket, frame, s
     socket.receive_until("composer-ack")
 
 
-def test_a_message_with_control_characters_is_refused_with_a_reason(socket):
-    socket.send_message("zero\x00byte")
-    assert "NUL character" in socket.receive_until("chat-error")
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("zero\x00byte", "NUL character (U+0000)"),
+        ("bell\x07", "U+0007"),
+        ("\x1b[31mred", "U+001B"),  # a terminal escape sequence
+        ("del\x7f", "U+007F"),
+        ("next line\x85", "U+0085"),  # C1 controls too
+        ("csi\x9b2J", "U+009B"),
+        ("lone \ud800 surrogate", "U+D800"),  # not storable as UTF-8
+    ],
+    ids=["nul", "bel", "esc", "del", "nel", "csi", "surrogate"],
+)
+def test_a_message_with_control_characters_is_refused_with_a_reason(socket, text, code):
+    socket.send_message(text)
+    error = socket.receive_until("chat-error")
+    assert code in error and "Remove it and retry" in error and "Traceback" not in error
     assert not Message.objects.exists()
+    socket.send_message("still works afterwards")
+    socket.receive_until("composer-ack")
+
+
+def test_tabs_newlines_and_bidi_marks_are_kept_as_typed(socket):
+    # Right-to-left writers use bidi marks and isolates; guardrails normalise them for checks.
+    text = "col\tcol\r\nline two \u2067\u05e9\u05dc\u05d5\u05dd\u2069 \u202eflip\u202c"
+    socket.send_message(text)
+    socket.receive_until("composer-ack")
+    assert Message.objects.get(role="user").content == text
+
+
+def test_a_client_id_with_control_characters_is_dropped_not_stored(socket):
+    frame = {"action": "send", "message": "hello", "client_id": "id\x00\x1b", "HEADERS": {}}
+    socket.connection.send(json.dumps(frame))
+    socket.receive_until("composer-ack")
+    assert Message.objects.get(role="user").client_id == ""
 
 
 def test_an_oversized_frame_closes_the_connection_and_saves_nothing(socket):

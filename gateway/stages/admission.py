@@ -6,6 +6,7 @@ from django.conf import settings
 
 from budgets.admission import Admission, admit
 from gateway.db import in_db_thread
+from gateway.input_text import control_character_problem
 
 
 def input_problem(text: str) -> str | None:
@@ -15,9 +16,7 @@ def input_problem(text: str) -> str | None:
     limit = settings.CHAT_MAX_INPUT_CHARS
     if len(text) > limit:
         return f"That message is {len(text):,} characters long; the limit is {limit:,}."
-    if "\x00" in text:
-        return "That message contains a NUL character, which cannot be stored. Remove it and retry."
-    return None
+    return control_character_problem(text)
 
 
 async def admit_turn(*, user_id: int, conversation_id, text: str | None) -> Admission:
