@@ -61,6 +61,9 @@ class EmergencyModeAdmin(admin.ModelAdmin):
     @admin.action(description="End emergency mode (for the rest of today)")
     def end_emergency_mode(self, request: HttpRequest, queryset) -> None:
         if emergency_end(ended_by_id=request.user.id):
+            # An action bypasses ModelAdmin's save, so it is put in the audit log by hand.
+            for state in queryset:
+                self.log_change(request, state, "Ended emergency mode for the rest of today.")
             self.message_user(request, "Emergency mode ended.", messages.SUCCESS)
         else:
             self.message_user(request, "Emergency mode was not on.", messages.WARNING)

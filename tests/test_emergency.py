@@ -9,6 +9,7 @@ import httpx
 import pytest
 import redis
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
@@ -184,6 +185,8 @@ def test_emergency_mode_shows_in_readyz_of_another_process_and_an_admin_ends_it(
     )
 
     assert "Emergency mode ended." in response.content.decode()
+    entry = LogEntry.objects.get(content_type__model="emergencymode", action_flag=CHANGE)
+    assert entry.user.is_superuser and "Ended emergency mode" in entry.get_change_message()
     assert httpx.get(f"{app_server}/readyz", timeout=10).json()["emergency_mode"]["active"] is False
     # The admin's decision holds for the day, although today's spend is still over the cap.
     events = _ask(make_user("bob"), template, "Back to normal?")
