@@ -1,17 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
 
-from knowledge.models import Document, RetrievalPolicy
+from knowledge.models import Document, IngestStatus, RetrievalPolicy
 from knowledge.services import (
     UploadRejected,
     document_delete,
+    document_queue_ingest,
     document_upload,
     upload_kind,
     upload_size_check,
 )
-from knowledge.tasks import ingest_document
 
 
 class DocumentForm(forms.ModelForm):
@@ -93,7 +94,9 @@ class DocumentAdmin(admin.ModelAdmin):
             obj.save()
             return
         document_upload(document=obj, file_name=upload.name, data=form.upload_data)
-        messages.info(request, f"“{obj.title}” is being indexed; its status updates when done.")
+        # Admin saves inside a transaction: the ingestion is queued when it commits, so whether
+        # it was queued is known only then (still before the response's messages are written).
+        transaction.on_commit(lambda: _say_whether_queued(request, obj))
 
     def delete_model(self, request, obj):
         document_delete(document=obj)
@@ -104,11 +107,32 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Index the selected documents again")
     def reindex(self, request, queryset):
-        queued = 0
-        for document in queryset.exclude(stored_file=""):
-            ingest_document.delay(document.pk, document.stored_file)
-            queued += 1
-        self.message_user(request, f"{queued} document(s) queued for indexing.")
+        outcomes = [
+            document_queue_ingest(document_id=document.pk, stored_file=document.stored_file)
+            for document in queryset.exclude(stored_file="")
+        ]
+        self.message_user(request, f"{sum(outcomes)} document(s) queued for indexing.")
+        if not_queued := outcomes.count(False):
+            self.message_user(
+                request,
+                f"{not_queued} document(s) not queued: the task queue is unavailable. "
+                "They show “Not queued”; try again once it is back.",
+                messages.ERROR,
+            )
+
+
+def _say_whether_queued(request, document: Document) -> None:
+    document.refresh_from_db(fields=["status"])
+    if document.status == IngestStatus.NOT_QUEUED:
+        messages.error(
+            request,
+            f"“{document.title}” was saved but NOT queued for indexing: the task queue is "
+            "unavailable. Run “Index the selected documents again” on it once it is back.",
+        )
+    else:
+        messages.info(
+            request, f"“{document.title}” is being indexed; its status updates when done."
+        )
 
 
 @admin.register(RetrievalPolicy)

@@ -21,6 +21,8 @@ class Kind(models.TextChoices):
 
 class IngestStatus(models.TextChoices):
     PENDING = "pending", "Waiting to be indexed"
+    # The task queue refused the ingestion job: nothing will index it until someone re-queues.
+    NOT_QUEUED = "not_queued", "Not queued (task queue unavailable)"
     READY = "ready", "Indexed"
     FAILED = "failed", "Failed"
 

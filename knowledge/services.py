@@ -17,6 +17,7 @@ from knowledge.chunking import chunk_text
 from knowledge.extraction import ExtractionFailed, extract_text
 from knowledge.models import Chunk, Document, IngestStatus, KnowledgeRevision
 from knowledge.sniffing import UnsupportedFile, sniff
+from observability.enqueue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,31 @@ def document_upload(*, document: Document, file_name: str, data: bytes) -> Docum
         document.error = ""
         document.save()
         transaction.on_commit(lambda: storage.delete_file(previous))
-        transaction.on_commit(lambda: _queue_ingest(document.pk, stored))
+        transaction.on_commit(
+            lambda: document_queue_ingest(document_id=document.pk, stored_file=stored)
+        )
     return document
 
 
-def _queue_ingest(document_id: int, stored_file: str) -> None:
+NOT_QUEUED_ERROR = (
+    "Not queued: the task queue was unavailable. Select the document and run "
+    "“Index the selected documents again” once it is back."
+)
+
+
+def document_queue_ingest(*, document_id: int, stored_file: str) -> bool:
+    """Hand the ingestion to Celery. A dead broker is counted, not raised (no retry loop), and
+    the document shows "not queued" so nobody waits for an index that will never come."""
     from knowledge.tasks import ingest_document
 
-    ingest_document.delay(document_id, stored_file)
+    current = Document.objects.filter(pk=document_id, stored_file=stored_file)
+    current.filter(status=IngestStatus.NOT_QUEUED).update(status=IngestStatus.PENDING, error="")
+    if enqueue(ingest_document, document_id, stored_file):
+        return True
+    current.update(
+        status=IngestStatus.NOT_QUEUED, error=NOT_QUEUED_ERROR, updated_at=timezone.now()
+    )
+    return False
 
 
 def document_ingest(*, document_id: int, stored_file: str) -> None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from chat.selectors import history_before
 from gateway.providers import ChatRequest
+from observability.enqueue import enqueue
 from observability.models import RequestLog
 from prompts_admin.answers import answer_once
 from prompts_admin.models import ExperimentArm, ShadowRun
@@ -24,13 +25,10 @@ log = logging.getLogger(__name__)
 
 
 async def enqueue_shadow_run(*, arm_id: int, request_id: UUID) -> None:
-    """Queue the shadow answer; a broker failure is logged, never raised into the turn."""
+    """Queue the shadow answer; a broker failure is counted and logged, never raised."""
     from prompts_admin.tasks import run_shadow
 
-    try:
-        await asyncio.to_thread(run_shadow.delay, arm_id, str(request_id))
-    except Exception:
-        log.warning("shadow run for %s not queued", request_id, exc_info=True)
+    await asyncio.to_thread(enqueue, run_shadow, arm_id, str(request_id))
 
 
 def shadow_run(*, arm_id: int, request_id: UUID) -> ShadowRun | None:

@@ -1,24 +1,31 @@
-"""Provider keys never leak: not into logs, request logs, saved messages, admin pages, health
-output or error responses — checked by scanning everything a keyed server produced.
+"""Provider keys never leak: not into logs, traces, request logs, saved messages, admin pages,
+health output or error responses — checked by scanning everything a keyed server produced.
 
 A web process is started with provider keys (pointed at the simulator through the base-URL
-settings), driven through good turns, refused keys, provider errors, admin and error pages, and
-then every byte it wrote or served is searched for the keys and for key-shaped strings.
+settings) and its traces exported over OTLP to a collector in this test, driven through good
+turns, refused keys, provider errors, admin and error pages, and then every byte it wrote,
+served or exported is searched for the keys and for key-shaped strings.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 from django.conf import settings
 from django.core import serializers
+from google.protobuf.json_format import MessageToJson
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from chat.models import Conversation, Message
 from devstack.processes import ROOT
@@ -38,12 +45,48 @@ KEY_SHAPES = [
 ]
 
 
+class _Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP trace collector: keeps every exported request, decoded to JSON."""
+
+    exports: list[str] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        request = ExportTraceServiceRequest.FromString(body)
+        self.exports.append(MessageToJson(request))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
 @pytest.fixture(scope="module")
-def keyed_server(live_env, simulator_url, tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """Daphne with real-looking keys, its whole output captured to a file."""
+def trace_collector() -> Iterator[tuple[int, list[str]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Collector.exports = []
+    yield server.server_address[1], _Collector.exports
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def keyed_server(
+    live_env, simulator_url, tmp_path_factory, trace_collector
+) -> Iterator[tuple[str, Path]]:
+    """Daphne with real-looking keys, its whole output captured to a file, traces exported."""
     output = tmp_path_factory.mktemp("keyed") / "server.log"
+    collector_port, _ = trace_collector
     env = {
         **live_env,
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector_port}",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export spans within 0.2 s, not 5 s
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": f"{simulator_url}/v1",
         "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
@@ -90,8 +133,17 @@ def _leaks(text: str) -> list[str]:
     return found
 
 
+def _exported_traces(exports: list[str], *, containing: str, timeout: float = 15) -> str:
+    """Every span exported so far, once the turns' spans have arrived."""
+    deadline = time.monotonic() + timeout
+    while containing not in (text := "\n".join(exports)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return text
+
+
 def test_keys_appear_nowhere_the_server_writes_or_serves(
     keyed_server,
+    trace_collector,
     simulator,
     openai_template,
     anthropic_template,
@@ -136,11 +188,20 @@ def test_keys_appear_nowhere_the_server_writes_or_serves(
     for model in (RequestLog, Message, Conversation):
         seen.append(serializers.serialize("json", model.objects.all()))
 
+    # The spans of those turns, provider errors included, as the collector received them.
+    traces = _exported_traces(trace_collector[1], containing="claude-haiku-4-5")
+    expected_in_spans = ("gen_ai.request.model", "gpt-4o-mini", "claude-haiku-4-5", "attempt")
+    for expected in expected_in_spans:
+        assert expected in traces, f"{expected} missing: the trace scan would prove nothing"
+
     output_text = output.read_text()
     assert "hello there" in "".join(seen)  # the scan covers real content, not empty pages
     assert output_text.strip(), "the server wrote nothing: the scan would prove nothing"
     leaks = {
         "server output": _leaks(output_text),
+        "traces": _leaks(traces),
         "responses and records": _leaks("\n".join(seen)),
     }
-    assert leaks == {"server output": [], "responses and records": []}, json.dumps(leaks)
+    assert leaks == {"server output": [], "traces": [], "responses and records": []}, json.dumps(
+        leaks
+    )
