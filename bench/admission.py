@@ -20,12 +20,13 @@ import sys
 import time
 from decimal import Decimal
 
+from bench.output import RESULTS_DIR
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services
 from devstack.testrun import test_env
 
 DATA = ROOT / ".data" / "bench-admission"
-RESULTS = ROOT / "bench" / "results" / "admission.json"
+RESULTS = RESULTS_DIR / "admission.json"
 USERS = 1_000
 
 

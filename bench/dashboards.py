@@ -21,12 +21,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from bench.output import RESULTS_DIR
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services
 from devstack.testrun import test_env
 
 DATA = ROOT / ".data" / "bench-dashboards"
-RESULTS = ROOT / "bench" / "results" / "dashboards.json"
+RESULTS = RESULTS_DIR / "dashboards.json"
 PAGES = ["cost", "users", "latency", "cache", "quality"]
 COLUMNS = [
     "request_id", "user_id", "template_id", "model_requested", "model_used", "provider",
