@@ -34,10 +34,11 @@ TEMPLATE = "bench"
 
 
 def setup_template() -> None:
-    from gateway.models import LanguageModel
+    """The bench assistant. It does not cache: every turn must reach the (simulated) model."""
+    from gateway.models import CachePolicy, LanguageModel
     from prompts_admin.models import PromptTemplate
 
-    PromptTemplate.objects.update_or_create(
+    template, _ = PromptTemplate.objects.update_or_create(
         slug=TEMPLATE,
         defaults={
             "name": "Bench",
@@ -46,6 +47,7 @@ def setup_template() -> None:
             "total_timeout_seconds": 120,
         },
     )
+    CachePolicy.objects.update_or_create(template=template, defaults={"enabled": False})
 
 
 async def direct_stream(simulator: str) -> float:
