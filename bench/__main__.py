@@ -51,13 +51,21 @@ def run(name: str, argv: list[str], env: dict[str, str]) -> dict:
     return {"exit_status": code, "seconds": seconds, "arguments": argv}
 
 
+def split_at_dashes(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(our arguments, the benchmarks' arguments): those after a `--`."""
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", default=["all"], help="benchmarks to run (or all)")
     parser.add_argument("--quick", action="store_true", help="smoke sizes, to bench/results/smoke")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and stop")
-    args, extra = parser.parse_known_args()
-    extra = [arg for arg in extra if arg != "--"]
+    ours, extra = split_at_dashes(sys.argv[1:])
+    args = parser.parse_args(ours)
     if args.list:
         for name, (_, quick) in BENCHES.items():
             print(f"{name:14} quick: {' '.join(quick) or '(same as full)'}")
