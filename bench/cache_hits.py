@@ -141,7 +141,7 @@ def main() -> int:
     asked = questions(args.questions)
     with app_stack(web_processes=args.web_processes, ttft_ms=300, tokens_per_s=50) as stack:
         setup_template()
-        httpx.post(f"{stack.simulator}/_sim/script", json={"match": "Question", "reply": REPLY})
+        httpx.post(f"{stack.simulator}/_sim/script", json={"reply": REPLY, "times": 0})
         stored = warm(stack.web[0], asked)
         runs = []
         for clients in args.clients:

@@ -5,12 +5,13 @@
 The same streamed request is timed (time to first token and total, at the client) four ways, at
 each concurrency: straight to the provider simulator with the OpenAI SDK (the floor), through
 Switchboard's websocket chat (the browser's path: admission, persist, guardrails, prompt
-selection, cache miss, retrieval, the model call, record), through Switchboard's
+selection, semantic cache lookup and store, the model call, record), through Switchboard's
 OpenAI-compatible API (/v1/chat/completions, streamed, with an API key; the same pipeline), and
 through LiteLLM's proxy (installed on first use into .data/bench/litellm-venv from PyPI, pinned;
 LITELLM_VENV names another) pointed at the same simulator, in the same run. Overhead = path -
-direct, per percentile; the ratios compare Switchboard's API overhead with LiteLLM's. The bench
-assistant does not use the semantic cache, so every turn is a miss that reaches the simulator.
+direct, per percentile; the ratios compare Switchboard's API overhead with LiteLLM's. Each
+Switchboard turn asks a question not asked before (Quora questions from the shared evaldata),
+so the cache is looked up and misses, as for a new question; hits, if any, are counted.
 Writes bench/results/overhead.json.
 """
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import json
 import os
 import secrets
 import subprocess
@@ -38,8 +41,9 @@ from bench.harness import (
     websocket_turn,
     write_result,
 )
-from bench.streaming import REPLY, TEMPLATE, setup_template
+from bench.streaming import REPLY, setup_template
 from devstack.services import free_port, wait_for_port
+from guardrails.training import evaldata_dir
 
 LITELLM_VENV = Path(os.environ.get("LITELLM_VENV") or DATA / "litellm-venv")
 # Pinned: a known release (and one whose dependencies the package index here can satisfy), so
@@ -48,10 +52,52 @@ LITELLM_REQUIREMENT = "litellm[proxy]==1.106.2"
 MODEL = "gpt-4o-mini"
 LITELLM_KEY = "sk-bench-" + secrets.token_hex(16)  # the proxy refuses to start without one
 QUESTION = "bench question"
+TEMPLATE = "bench-overhead"
 NAN = float("nan")
 
 
-async def sdk_stream(base_url: str, api_key: str, model: str) -> tuple[float, float, str]:
+def fresh_questions() -> Iterator[str]:
+    """Questions never asked before in this run: each Switchboard turn is a cache miss."""
+    path = evaldata_dir() / "paraphrase_qqp_test.jsonl"
+    seen: set[str] = set()
+    if path.exists():
+        for line in path.open():
+            question = json.loads(line)["a"].strip()
+            if question and question not in seen:
+                seen.add(question)
+                yield question
+    for index in itertools.count():  # without the evaldata, or past its end
+        yield f"Bench question {index}: {secrets.token_hex(8)}?"
+
+
+def setup_overhead_template() -> None:
+    """The bench assistant with the semantic cache on (the defaults): the full pipeline."""
+    from gateway.models import CachePolicy
+    from prompts_admin.models import PromptTemplate
+
+    setup_template()
+    bench = PromptTemplate.objects.get(slug="bench")
+    template, _ = PromptTemplate.objects.update_or_create(
+        slug=TEMPLATE,
+        defaults={
+            "name": "Overhead bench",
+            "system_prompt": bench.system_prompt,
+            "model": bench.model,
+            "total_timeout_seconds": 120,
+        },
+    )
+    CachePolicy.objects.update_or_create(template=template, defaults={"enabled": True})
+
+
+def cache_hits_logged() -> int:
+    from observability.models import RequestLog
+
+    return RequestLog.objects.filter(cache_status="hit").count()
+
+
+async def sdk_stream(
+    base_url: str, api_key: str, model: str, question: str = QUESTION
+) -> tuple[float, float, str]:
     """(ttft, total, error kind) of one streamed completion through an OpenAI-compatible API."""
     from openai import AsyncOpenAI
 
@@ -60,7 +106,7 @@ async def sdk_stream(base_url: str, api_key: str, model: str) -> tuple[float, fl
         started = time.monotonic()
         first = None
         stream = await client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": QUESTION}], stream=True
+            model=model, messages=[{"role": "user", "content": question}], stream=True
         )
         async for chunk in stream:
             if first is None and chunk.choices and chunk.choices[0].delta.content:
@@ -172,23 +218,26 @@ def api_key_for_bench() -> str:
     return apikey_create(user=user, name="bench", scopes=["chat"]).secret
 
 
-def measure_level(stack, concurrency: int, turns: int, litellm: str | None, api_key: str) -> dict:
+def measure_level(
+    stack, concurrency: int, turns: int, litellm: str | None, api_key: str, questions
+) -> dict:
     # Warm-up calls use indexes past `turns`: every websocket turn gets a fresh conversation.
     warm = range(turns, turns + min(turns, concurrency))
     pairs = users_with_sessions(warm.stop, TEMPLATE)
+    hits_before = cache_hits_logged()
 
     async def direct(_):
         return await sdk_stream(f"{stack.simulator}/v1", "bench", MODEL)
 
     async def websocket(index):
         cookie, conversation = pairs[index]
-        turn = await websocket_turn(stack.web[0], cookie, conversation, QUESTION)
+        turn = await websocket_turn(stack.web[0], cookie, conversation, next(questions))
         if turn.ok and turn.ttft:
             return turn.ttft, turn.total, ""
         return NAN, NAN, turn.error or "no_text"
 
     async def api(_):
-        return await sdk_stream(f"{stack.web[0]}/v1", api_key, TEMPLATE)
+        return await sdk_stream(f"{stack.web[0]}/v1", api_key, TEMPLATE, next(questions))
 
     paths = {"direct": direct, "websocket": websocket, "api": api}
     if litellm:
@@ -203,6 +252,7 @@ def measure_level(stack, concurrency: int, turns: int, litellm: str | None, api_
         asyncio.run(timed_rounds(call, warm, concurrency))
         level[name] = stats(asyncio.run(timed_rounds(call, range(turns), concurrency)))
         print(f"concurrency {concurrency}, {name}: {level[name]['ok']}/{turns} ok", flush=True)
+    level["cache_hits_in_switchboard_turns"] = cache_hits_logged() - hits_before  # expect 0
     for name in paths:
         if name != "direct":
             level[name]["overhead"] = overhead(level[name], level["direct"])
@@ -223,13 +273,15 @@ def main() -> int:
     if not args.no_litellm:
         litellm_python()  # before the clock starts: a first install takes minutes
     with app_stack(ttft_ms=200, tokens_per_s=200) as stack:
-        setup_template()
-        httpx.post(f"{stack.simulator}/_sim/script", json={"match": "bench", "reply": REPLY})
+        setup_overhead_template()
+        # Every request (times 0: forever) gets the same 100-token reply.
+        httpx.post(f"{stack.simulator}/_sim/script", json={"reply": REPLY, "times": 0})
         api_key = api_key_for_bench()
+        questions = fresh_questions()
         proxy = nullcontext() if args.no_litellm else litellm_proxy(stack.simulator)
         with proxy as litellm:
             levels = {
-                str(c): measure_level(stack, c, max(args.turns, c), litellm, api_key)
+                str(c): measure_level(stack, c, max(args.turns, c), litellm, api_key, questions)
                 for c in args.concurrency
             }
     write_result(

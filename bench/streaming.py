@@ -123,7 +123,8 @@ def main() -> int:
             extra_env=extra,
         ) as stack:
             setup_template()
-            httpx.post(f"{stack.simulator}/_sim/script", json={"match": "bench", "reply": REPLY})
+            # Every request (times 0: forever) gets the same 100-token reply.
+            httpx.post(f"{stack.simulator}/_sim/script", json={"reply": REPLY, "times": 0})
             for users in args.users:
                 result = measure(stack, users)
                 result["window_ms"] = window
