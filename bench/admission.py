@@ -128,9 +128,10 @@ def main() -> int:
         from budgets.models import EmergencyMode
         from observability.models import RequestLog
 
-        users, conversation = setup()
         with connection.cursor() as cursor:  # the data folder outlives a run: start empty
-            cursor.execute(f"TRUNCATE {RequestLog._meta.db_table}")
+            # CASCADE: rows that point at request logs (shadow runs, eval results) go with them.
+            cursor.execute(f"TRUNCATE {RequestLog._meta.db_table} CASCADE")
+        users, conversation = setup()
         results = []
         for rows in (int(r) for r in args.rows.split(",")):
             fill_logs(users, rows)
