@@ -20,6 +20,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.contrib.auth.models import Group
 
 from api.keys import apikey_create
 from chat import services
@@ -31,11 +32,13 @@ from prompts_admin.assignment import arm_for
 from prompts_admin.models import Experiment, ExperimentArm, FallbackStep, PromptLabel
 from prompts_admin.services import experiment_start, label_move, version_create
 from tests import live
-from tests.wsclient import ChatSocket, is_finished
+from tests.wsclient import ChatSocket, is_finished, visible_text
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 API_LIMIT = 4  # per key owner and hour, shared by every process
+CHAT_LIMIT = 2  # messages per hour for the "limited" tier
+CHAT_LIMITED_GROUP = "chat-limited"
 
 
 @dataclass
@@ -63,6 +66,9 @@ def cluster(live_env, tmp_path_factory) -> Iterator[Cluster]:
         "BREAKER_FAILURE_THRESHOLD": "2",
         "BREAKER_COOLDOWN_SECONDS": "60",
         "RATE_LIMITS_API": f"default={API_LIMIT}/h",
+        # Only members of this group have a low chat limit: other tests send freely.
+        "RATE_LIMITS_CHAT": f"default=100/h,limited={CHAT_LIMIT}/h",
+        "RATE_LIMIT_GROUP_TIERS": f"{CHAT_LIMITED_GROUP}=limited",
     }
     with ExitStack() as stack:
         web = dict(stack.enter_context(_web_process(env)) for _ in range(2))
@@ -179,6 +185,50 @@ def test_an_api_limit_reached_through_one_process_holds_through_the_other(cluste
                 assert 0 < int(response.headers["Retry-After"]) <= 3600
     assert statuses == [200] * API_LIMIT + [429] * (API_LIMIT + 2)
     assert upstreams[200] == upstreams[429] == set(cluster.web)
+
+
+def _open_elsewhere(cluster: Cluster, conversation, cookie: str, busy: str) -> ChatSocket:
+    """A second socket through nginx that lands on the process other than `busy`.
+
+    nginx balances by least connections, so while a socket is open on `busy` the next one goes
+    to the other process; a few tries cover a connection nginx has not counted yet."""
+    for _ in range(4):
+        socket, upstream = _open(cluster, conversation, cookie)
+        if upstream != busy:
+            return socket
+        socket.close()
+    raise AssertionError("nginx sent every socket to one process")
+
+
+def _finish_turn(socket: ChatSocket, conversation: Conversation, text: str) -> None:
+    before = _last_reply_id(conversation)
+    socket.send_message(text)
+    socket.receive_until("composer-ack")
+    socket.receive_final(_wait_for_new_reply(conversation, after=before).id, timeout=30)
+
+
+def test_a_chat_limit_reached_through_one_process_holds_through_the_other(
+    cluster, simulator, openai_template, make_user, session_cookie
+):
+    user = make_user()
+    user.groups.add(Group.objects.create(name=CHAT_LIMITED_GROUP))
+    cookie = session_cookie(user)
+    conversation = Conversation.objects.create(user=user, template=openai_template, title="Limits")
+    first, upstream = _open(cluster, conversation, cookie)
+    try:
+        second = _open_elsewhere(cluster, conversation, cookie, busy=upstream)
+        try:
+            for text in ("one", "two"):  # the whole limit, spent on the first process
+                _finish_turn(first, conversation, text)
+            second.send_message("three")
+            frame = second.receive_until("chat-error")
+            assert "Slow down" in visible_text(frame)
+        finally:
+            second.close()
+    finally:
+        first.close()
+    users_messages = conversation.messages.filter(role="user")
+    assert list(users_messages.values_list("content", flat=True)) == ["one", "two"]
 
 
 def _start_experiment(template, variant) -> Experiment:
