@@ -69,12 +69,22 @@ async def direct_baseline(simulator: str, users: int) -> list[float]:
     return list(await asyncio.gather(*(direct_stream(simulator) for _ in range(users))))
 
 
-async def websocket_round(url: str, pairs: list[tuple[str, str]]) -> list:
+async def websocket_round(urls: list[str], pairs: list[tuple[str, str]]) -> list:
+    """Every user's turn at once, the users spread over the web processes as a balancer would."""
     return list(
         await asyncio.gather(
-            *(websocket_turn(url, cookie, conv, "bench question") for cookie, conv in pairs)
+            *(
+                websocket_turn(urls[index % len(urls)], cookie, conv, "bench question")
+                for index, (cookie, conv) in enumerate(pairs)
+            )
         )
     )
+
+
+def warm_up(stack) -> None:
+    """A few turns per web process first: loading the embedder and classifier is no turn's cost."""
+    for url in stack.web:
+        asyncio.run(websocket_round([url], users_with_sessions(5, TEMPLATE)))
 
 
 def measure(stack, users: int) -> dict:
@@ -82,7 +92,7 @@ def measure(stack, users: int) -> dict:
     direct = asyncio.run(direct_baseline(stack.simulator, users))
     with ProcessSampler(stack.pids) as sampler:
         started = time.monotonic()
-        turns = asyncio.run(websocket_round(stack.web[0], pairs))
+        turns = asyncio.run(websocket_round(stack.web, pairs))
         elapsed = time.monotonic() - started
     done = [t for t in turns if t.ok]
     errors: dict[str, int] = {}
@@ -125,6 +135,7 @@ def main() -> int:
             setup_template()
             # Every request (times 0: forever) gets the same 100-token reply.
             httpx.post(f"{stack.simulator}/_sim/script", json={"reply": REPLY, "times": 0})
+            warm_up(stack)
             for users in args.users:
                 result = measure(stack, users)
                 result["window_ms"] = window
