@@ -95,7 +95,7 @@ async def client_loop(url: str, cookie: str, conversations: list[str], asked: li
 
 def measure(stack, clients: int, per_client: int, asked: list[str]) -> dict:
     plan = clients_with_conversations(clients, per_client)
-    with ProcessSampler(stack.pids) as sampler:
+    with ProcessSampler(stack.sampled()) as sampler:
         started = time.monotonic()
         rounds = asyncio.run(
             _all(

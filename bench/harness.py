@@ -81,6 +81,10 @@ class Stack:
     web: list[str]  # base URLs of the web processes (or nginx in front of them)
     pids: dict[str, int] = field(default_factory=dict)
 
+    def sampled(self) -> dict[str, int]:
+        """The app's processes and this one: the clients can be the bottleneck on a small box."""
+        return {**self.pids, "bench_clients": os.getpid()}
+
 
 @contextmanager
 def app_stack(

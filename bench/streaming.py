@@ -90,7 +90,7 @@ def warm_up(stack) -> None:
 def measure(stack, users: int) -> dict:
     pairs = users_with_sessions(users, TEMPLATE)
     direct = asyncio.run(direct_baseline(stack.simulator, users))
-    with ProcessSampler(stack.pids) as sampler:
+    with ProcessSampler(stack.sampled()) as sampler:
         started = time.monotonic()
         turns = asyncio.run(websocket_round(stack.web, pairs))
         elapsed = time.monotonic() - started
