@@ -17,10 +17,10 @@ test: $(STAMP) system-packages
 	$(PY) -m devstack.testrun
 
 # Every benchmark at full size (long: see README, Benchmarks); bench-quick: smoke sizes only.
-bench: $(STAMP) system-packages
+bench: $(STAMP)
 	$(PY) -m bench all
 
-bench-quick: $(STAMP) system-packages
+bench-quick: $(STAMP)
 	$(PY) -m bench all --quick
 
 lint: $(STAMP)
