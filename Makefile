@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run cluster test lint system-packages clean-data
+.PHONY: run cluster test bench bench-quick lint system-packages clean-data
 
 run: $(STAMP)
 	$(PY) -m devstack.run
@@ -15,6 +15,13 @@ cluster: $(STAMP)
 
 test: $(STAMP) system-packages
 	$(PY) -m devstack.testrun
+
+# Every benchmark at full size (long: see README, Benchmarks); bench-quick: smoke sizes only.
+bench: $(STAMP)
+	$(PY) -m bench all
+
+bench-quick: $(STAMP)
+	$(PY) -m bench all --quick
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

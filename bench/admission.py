@@ -20,12 +20,13 @@ import sys
 import time
 from decimal import Decimal
 
+from bench.output import RESULTS_DIR
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services
 from devstack.testrun import test_env
 
 DATA = ROOT / ".data" / "bench-admission"
-RESULTS = ROOT / "bench" / "results" / "admission.json"
+RESULTS = RESULTS_DIR / "admission.json"
 USERS = 1_000
 
 
@@ -127,9 +128,10 @@ def main() -> int:
         from budgets.models import EmergencyMode
         from observability.models import RequestLog
 
-        users, conversation = setup()
         with connection.cursor() as cursor:  # the data folder outlives a run: start empty
-            cursor.execute(f"TRUNCATE {RequestLog._meta.db_table}")
+            # CASCADE: rows that point at request logs (shadow runs, eval results) go with them.
+            cursor.execute(f"TRUNCATE {RequestLog._meta.db_table} CASCADE")
+        users, conversation = setup()
         results = []
         for rows in (int(r) for r in args.rows.split(",")):
             fill_logs(users, rows)

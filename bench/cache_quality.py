@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.output import RESULTS_DIR
 from gateway.cache import verify as v
 from gateway.cache.wordvec import word_vectors
 from gateway.embeddings import WordLlamaEmbedder
@@ -34,7 +35,7 @@ EVALDATA = Path(os.environ.get("EVALDATA", ROOT.parent / "shared" / "evaldata"))
 if not EVALDATA.exists():
     EVALDATA = Path("/work/shared/evaldata")
 HARD_PAIRS = ROOT / "bench" / "data" / "hard_pairs.jsonl"
-RESULTS = ROOT / "bench" / "results" / "cache_quality.json"
+RESULTS = RESULTS_DIR / "cache_quality.json"
 SHIPPED_THRESHOLD = 0.8  # settings.CACHE_SIMILARITY_THRESHOLD's default
 FIT_FLOOR = 0.6  # pairs below this cosine never reach the verifier at any sane threshold
 
@@ -174,7 +175,7 @@ def main() -> int:
         for mode in ("with_verification", "cosine_only"):
             r = results[name][mode]
             print(f"{name:11} {mode:18} hit {r['hit_rate']} false {r['false_hit_rate']}")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {RESULTS}")
     return 0
 
 

@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.faults import percentile, simulator_process
+from bench.output import RESULTS_DIR
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services, free_port, wait_for_port
 from devstack.testrun import test_env
 
 DATA = ROOT / ".data" / "bench-cache"
-RESULTS = ROOT / "bench" / "results" / "cache_speed.json"
+RESULTS = RESULTS_DIR / "cache_speed.json"
 EVALDATA = Path("/work/shared/evaldata")
 SCOPE = "b" * 64
 EMBEDDER = "wordllama-l2_supercat-256"

@@ -21,12 +21,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from bench.output import RESULTS_DIR
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services
 from devstack.testrun import test_env
 
 DATA = ROOT / ".data" / "bench-dashboards"
-RESULTS = ROOT / "bench" / "results" / "dashboards.json"
+RESULTS = RESULTS_DIR / "dashboards.json"
 PAGES = ["cost", "users", "latency", "cache", "quality"]
 COLUMNS = [
     "request_id", "user_id", "template_id", "model_requested", "model_used", "provider",
@@ -34,6 +35,22 @@ COLUMNS = [
     "cost", "priced", "latency_ms", "ttft_ms", "status", "error_kind", "attempts",
     "fallback_used", "created_at",
 ]  # fmt: skip
+
+
+def other_columns() -> dict[str, object]:
+    """The request log's other NOT NULL columns, with the model's defaults: a column added by a
+    later migration gets its default instead of breaking the COPY."""
+    from django.db.models import JSONField
+
+    from observability.models import RequestLog
+
+    defaults = {}
+    for field in RequestLog._meta.concrete_fields:
+        if field.primary_key or field.null or field.column in COLUMNS:
+            continue
+        value = field.get_default()
+        defaults[field.column] = json.dumps(value) if isinstance(field, JSONField) else value
+    return defaults
 
 
 def seed(rows: int, users: int, rng: random.Random) -> float:
@@ -61,7 +78,8 @@ def seed(rows: int, users: int, rng: random.Random) -> float:
     )
     now = datetime.now(UTC)
     started = time.monotonic()
-    sql = f"COPY observability_requestlog ({', '.join(COLUMNS)}) FROM STDIN"
+    others = other_columns()
+    sql = f"COPY observability_requestlog ({', '.join([*COLUMNS, *others])}) FROM STDIN"
     with connection.cursor() as cursor, cursor.connection.cursor().copy(sql) as copy:
         for _ in range(rows):
             template = rng.choice(templates)
@@ -78,6 +96,7 @@ def seed(rows: int, users: int, rng: random.Random) -> float:
                     latency // 4, status, "prompt_injection" if status == "blocked" else "",
                     "[]", rng.random() < 0.02,
                     now - timedelta(seconds=rng.randint(0, 365 * 86_400)),
+                    *others.values(),
                 )
             )  # fmt: skip
     with connection.cursor() as cursor:

@@ -25,12 +25,13 @@ from contextlib import contextmanager
 
 import httpx
 
+from bench.output import RESULTS_DIR
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services, free_port, wait_for_port
 from devstack.testrun import test_env
 
 DATA = ROOT / ".data" / "bench"
-RESULTS = ROOT / "bench" / "results" / "faults.json"
+RESULTS = RESULTS_DIR / "faults.json"
 PRIMARY, FALLBACK = "gpt-4o-mini", "claude-haiku-4-5"
 FAULTS = {
     "rate_limited": {"status": 429, "retry_after": 0.2},

@@ -19,6 +19,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from bench.output import RESULTS_DIR
 from guardrails.checks import injection_score, judge_injection, judge_reply, new_canary
 from guardrails.classifier import artifact_meta
 from guardrails.pii import Redactor, find_pii, iban_valid, luhn_valid
@@ -26,7 +27,7 @@ from guardrails.streaming import ReplyGuard
 from guardrails.training import evaldata_dir, read_labelled
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "guardrails.json"
+RESULTS = RESULTS_DIR / "guardrails.json"
 BENIGN_MENTIONS = ROOT / "bench" / "data" / "guardrails_benign_mentions.jsonl"
 THRESHOLD = 0.5  # the policy default
 LENGTH_BUCKETS = ((0, 300), (300, 1000), (1000, 3000), (3000, 10**9))

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -18,12 +19,19 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from bench.output import RESULTS_DIR
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services, free_port, wait_for_port
 from devstack.testrun import test_env
 
 DATA = ROOT / ".data" / "bench"
-RESULTS = ROOT / "bench" / "results"
+RESULTS = RESULTS_DIR
+# The benches measure the pipeline, not the rate limits: every user may send as much as it likes.
+UNLIMITED = {
+    "RATE_LIMITS_API": "default=1000000/m",
+    "RATE_LIMITS_CHAT": "default=1000000/m",
+    "RATE_LIMITS_HTTP": "anonymous=1000000/m,default=1000000/m",
+}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -49,15 +57,20 @@ def write_result(name: str, result: dict) -> None:
 
 @contextmanager
 def process(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
-    child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    """A child in its own process group, so that whatever it forks is stopped with it."""
+    child = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         yield child
     finally:
-        child.terminate()
+        with suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
         try:
             child.wait(10)
         except subprocess.TimeoutExpired:
-            child.kill()
+            with suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
             child.wait()
 
 
@@ -68,6 +81,10 @@ class Stack:
     web: list[str]  # base URLs of the web processes (or nginx in front of them)
     pids: dict[str, int] = field(default_factory=dict)
 
+    def sampled(self) -> dict[str, int]:
+        """The app's processes and this one: the clients can be the bottleneck on a small box."""
+        return {**self.pids, "bench_clients": os.getpid()}
+
 
 @contextmanager
 def app_stack(
@@ -77,7 +94,7 @@ def app_stack(
     DATA.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in test_env().items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["DATABASE_CONN_MAX_AGE"] = "60"  # as in production: connections are reused
-    env.update(extra_env or {})
+    env.update({**UNLIMITED, **(extra_env or {})})
     with ExitStack() as stack:
         stack.enter_context(embedded_services(env, DATA, persist_redis=False))
         sim_port = free_port()
@@ -143,6 +160,7 @@ class TurnTiming:
     ttft: float | None = None  # seconds from send to the first reply text on the socket
     total: float | None = None  # seconds from send to the saved, final reply
     error: str = ""
+    cached: bool = False  # the final reply carried the "answered from the cache" badge
 
 
 async def websocket_turn(base_url: str, cookie: str, conversation: str, text: str) -> TurnTiming:
@@ -168,7 +186,8 @@ async def websocket_turn(base_url: str, cookie: str, conversation: str, text: st
                     for _, status in _REPLY.findall(frame):
                         if status != "streaming":
                             total = time.monotonic() - sent
-                            return TurnTiming(status == "complete", first, total, status)
+                            cached = 'class="badge cached"' in frame
+                            return TurnTiming(status == "complete", first, total, status, cached)
     except Exception as error:  # counted as a failed turn, with its kind
         return TurnTiming(False, error=type(error).__name__)
     return TurnTiming(False, error="closed")

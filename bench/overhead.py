@@ -4,23 +4,31 @@
 
 The same streamed request is timed (time to first token and total, at the client) four ways, at
 each concurrency: straight to the provider simulator with the OpenAI SDK (the floor), through
-Switchboard's websocket chat (the browser's path: admission, persist, prompt selection, the
-pipeline's stages, record), through Switchboard's OpenAI-compatible API when it is installed,
-and through LiteLLM's proxy (installed on first use into .data/bench/litellm-venv, from PyPI)
-pointed at the same simulator. Overhead = path - direct, per percentile; the ratio compares
-Switchboard's API overhead with LiteLLM's. Writes bench/results/overhead.json.
+Switchboard's websocket chat (the browser's path: admission, persist, guardrails, prompt
+selection, semantic cache lookup and store, the model call, record), through Switchboard's
+OpenAI-compatible API (/v1/chat/completions, streamed, with an API key; the same pipeline), and
+through LiteLLM's proxy (installed on first use into .data/bench/litellm-venv from PyPI, pinned;
+LITELLM_VENV names another) pointed at the same simulator, in the same run. Overhead = path -
+direct, per percentile; the ratios compare Switchboard's API overhead with LiteLLM's. Each
+Switchboard turn asks a question not asked before (Quora questions from the shared evaldata),
+so the cache is looked up and misses, as for a new question; hits, if any, are counted.
+Writes bench/results/overhead.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import json
+import os
 import secrets
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 import httpx
 
@@ -33,16 +41,64 @@ from bench.harness import (
     websocket_turn,
     write_result,
 )
-from bench.streaming import REPLY, TEMPLATE, setup_template
+from bench.streaming import REPLY, setup_template
 from devstack.services import free_port, wait_for_port
+from guardrails.training import evaldata_dir
 
-LITELLM_VENV = DATA / "litellm-venv"
+LITELLM_VENV = Path(os.environ.get("LITELLM_VENV") or DATA / "litellm-venv")
+# Pinned: a known release (and one whose dependencies the package index here can satisfy), so
+# that a later, compromised release is never installed by accident.
+LITELLM_REQUIREMENT = "litellm[proxy]==1.106.2"
 MODEL = "gpt-4o-mini"
 LITELLM_KEY = "sk-bench-" + secrets.token_hex(16)  # the proxy refuses to start without one
+QUESTION = "bench question"
+TEMPLATE = "bench-overhead"
+NAN = float("nan")
 
 
-async def sdk_stream(base_url: str, api_key: str, model: str) -> tuple[float, float]:
-    """(ttft, total) of one streamed completion through an OpenAI-compatible endpoint."""
+def fresh_questions() -> Iterator[str]:
+    """Questions never asked before in this run: each Switchboard turn is a cache miss."""
+    path = evaldata_dir() / "paraphrase_qqp_test.jsonl"
+    seen: set[str] = set()
+    if path.exists():
+        for line in path.open():
+            question = json.loads(line)["a"].strip()
+            if question and question not in seen:
+                seen.add(question)
+                yield question
+    for index in itertools.count():  # without the evaldata, or past its end
+        yield f"Bench question {index}: {secrets.token_hex(8)}?"
+
+
+def setup_overhead_template() -> None:
+    """The bench assistant with the semantic cache on (the defaults): the full pipeline."""
+    from gateway.models import CachePolicy
+    from prompts_admin.models import PromptTemplate
+
+    setup_template()
+    bench = PromptTemplate.objects.get(slug="bench")
+    template, _ = PromptTemplate.objects.update_or_create(
+        slug=TEMPLATE,
+        defaults={
+            "name": "Overhead bench",
+            "system_prompt": bench.system_prompt,
+            "model": bench.model,
+            "total_timeout_seconds": 120,
+        },
+    )
+    CachePolicy.objects.update_or_create(template=template, defaults={"enabled": True})
+
+
+def cache_hits_logged() -> int:
+    from observability.models import RequestLog
+
+    return RequestLog.objects.filter(cache_status="hit").count()
+
+
+async def sdk_stream(
+    base_url: str, api_key: str, model: str, question: str = QUESTION
+) -> tuple[float, float, str]:
+    """(ttft, total, error kind) of one streamed completion through an OpenAI-compatible API."""
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=120)
@@ -50,32 +106,41 @@ async def sdk_stream(base_url: str, api_key: str, model: str) -> tuple[float, fl
         started = time.monotonic()
         first = None
         stream = await client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "bench question"}], stream=True
+            model=model, messages=[{"role": "user", "content": question}], stream=True
         )
         async for chunk in stream:
             if first is None and chunk.choices and chunk.choices[0].delta.content:
                 first = time.monotonic() - started
-        return first or float("nan"), time.monotonic() - started
+        if first is None:
+            return NAN, NAN, "no_text"
+        return first, time.monotonic() - started, ""
+    except Exception as error:  # counted as a failed call, with its kind
+        return NAN, NAN, type(error).__name__
     finally:
         await client.close()
 
 
-async def timed_rounds(call: Callable[[int], Awaitable], turns: int, concurrency: int) -> list:
-    """`turns` calls, `concurrency` at a time; returns what each call returned."""
+async def timed_rounds(call: Callable[[int], Awaitable], indexes: range, concurrency: int) -> list:
+    """`call(index)` for every index, `concurrency` at a time; returns what each call returned."""
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(index: int):
         async with semaphore:
             return await call(index)
 
-    return list(await asyncio.gather(*(one(index) for index in range(turns))))
+    return list(await asyncio.gather(*(one(index) for index in indexes)))
 
 
-def stats(samples: list[tuple[float, float]]) -> dict:
-    ok = [(ttft, total) for ttft, total in samples if ttft == ttft]  # drop failures (NaN)
+def stats(samples: list[tuple[float, float, str]]) -> dict:
+    ok = [(ttft, total) for ttft, total, error in samples if not error]
+    failures: dict[str, int] = {}
+    for _, _, error in samples:
+        if error:
+            failures[error] = failures.get(error, 0) + 1
     return {
         "ok": len(ok),
         "failed": len(samples) - len(ok),
+        "failures_by_kind": failures,
         "ttft_ms": summary_ms([ttft for ttft, _ in ok]),
         "total_ms": summary_ms([total for _, total in ok]),
     }
@@ -90,14 +155,33 @@ def overhead(path: dict, direct: dict) -> dict:
     }
 
 
+def ratio(ours: dict, theirs: dict) -> dict:
+    """Our overhead / LiteLLM's, per measure and percentile; None where theirs is not above 0."""
+    return {
+        measure: {
+            key: round(ours[measure][key] / theirs[measure][key], 2)
+            if theirs[measure][key] > 0
+            else None
+            for key in ours[measure]
+        }
+        for measure in ("ttft_ms", "total_ms")
+    }
+
+
+def litellm_python() -> Path:
+    """LiteLLM's own virtualenv (it must not share ours), created and filled on first use."""
+    python = LITELLM_VENV / "bin" / "python"
+    if not (LITELLM_VENV / "bin" / "litellm").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q", LITELLM_REQUIREMENT]
+        subprocess.run(pip, check=True)
+    return python
+
+
 @contextmanager
 def litellm_proxy(simulator: str) -> Iterator[str]:
     """LiteLLM's proxy, from its own virtualenv, routing MODEL to the simulator."""
-    python = LITELLM_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-        pip = [str(python), "-m", "pip", "install", "-q", "litellm[proxy]"]
-        subprocess.run(pip, check=True)
+    litellm_python()
     config = DATA / "litellm.yaml"
     config.write_text(
         "model_list:\n"
@@ -115,35 +199,47 @@ def litellm_proxy(simulator: str) -> Iterator[str]:
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_TELEMETRY": "False",
         "LITELLM_MASTER_KEY": LITELLM_KEY,
-        "PATH": "/usr/bin",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(DATA),
     }
     argv = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--port", str(port)]
     with process([*argv, "--num_workers", "1"], env):
-        wait_for_port(port, timeout=120)
+        wait_for_port(port, timeout=180)
         yield f"http://127.0.0.1:{port}"
 
 
-def measure_level(stack, concurrency: int, turns: int, litellm: str | None, api) -> dict:
-    direct_base = f"{stack.simulator}/v1"
+def api_key_for_bench() -> str:
+    """A bench user's API key for /v1/chat/completions."""
+    from django.contrib.auth import get_user_model
+
+    from api.keys import apikey_create
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-api")
+    return apikey_create(user=user, name="bench", scopes=["chat"]).secret
+
+
+def measure_level(
+    stack, concurrency: int, turns: int, litellm: str | None, api_key: str, questions
+) -> dict:
+    # Warm-up calls use indexes past `turns`: every websocket turn gets a fresh conversation.
+    warm = range(turns, turns + min(turns, concurrency))
+    pairs = users_with_sessions(warm.stop, TEMPLATE)
+    hits_before = cache_hits_logged()
 
     async def direct(_):
-        return await sdk_stream(direct_base, "bench", MODEL)
-
-    pairs = users_with_sessions(turns, TEMPLATE)
+        return await sdk_stream(f"{stack.simulator}/v1", "bench", MODEL)
 
     async def websocket(index):
         cookie, conversation = pairs[index]
-        turn = await websocket_turn(stack.web[0], cookie, conversation, "bench question")
-        return (turn.ttft, turn.total) if turn.ok and turn.ttft else (float("nan"),) * 2
+        turn = await websocket_turn(stack.web[0], cookie, conversation, next(questions))
+        if turn.ok and turn.ttft:
+            return turn.ttft, turn.total, ""
+        return NAN, NAN, turn.error or "no_text"
 
-    paths = {"direct": direct, "websocket": websocket}
-    if api:
-        base_url, key = api
+    async def api(_):
+        return await sdk_stream(f"{stack.web[0]}/v1", api_key, TEMPLATE, next(questions))
 
-        async def via_api(_):
-            return await sdk_stream(base_url, key, TEMPLATE)
-
-        paths["api"] = via_api
+    paths = {"direct": direct, "websocket": websocket, "api": api}
     if litellm:
 
         async def via_litellm(_):
@@ -153,32 +249,39 @@ def measure_level(stack, concurrency: int, turns: int, litellm: str | None, api)
 
     level = {}
     for name, call in paths.items():
-        asyncio.run(timed_rounds(call, min(turns, concurrency), concurrency))  # warm up
-        level[name] = stats(asyncio.run(timed_rounds(call, turns, concurrency)))
+        asyncio.run(timed_rounds(call, warm, concurrency))
+        level[name] = stats(asyncio.run(timed_rounds(call, range(turns), concurrency)))
+        print(f"concurrency {concurrency}, {name}: {level[name]['ok']}/{turns} ok", flush=True)
+    level["cache_hits_in_switchboard_turns"] = cache_hits_logged() - hits_before  # expect 0
     for name in paths:
         if name != "direct":
             level[name]["overhead"] = overhead(level[name], level["direct"])
-    if "api" in level and "litellm" in level:
-        ours = level["api"]["overhead"]["total_ms"]["p50"]
-        theirs = level["litellm"]["overhead"]["total_ms"]["p50"]
-        level["api_vs_litellm_overhead_ratio_p50"] = round(ours / theirs, 2) if theirs else None
+    if "litellm" in level:
+        level["api_overhead_over_litellm_overhead"] = ratio(
+            level["api"]["overhead"], level["litellm"]["overhead"]
+        )
     return level
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 100])
-    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--turns", type=int, default=200, help="per path and concurrency")
     parser.add_argument("--no-litellm", action="store_true")
     args = parser.parse_args()
 
+    if not args.no_litellm:
+        litellm_python()  # before the clock starts: a first install takes minutes
     with app_stack(ttft_ms=200, tokens_per_s=200) as stack:
-        setup_template()
-        httpx.post(f"{stack.simulator}/_sim/script", json={"match": "bench", "reply": REPLY})
-        api = None  # the OpenAI-compatible API's (base URL, key), once it lands
-        with (litellm_proxy(stack.simulator) if not args.no_litellm else _nothing()) as litellm:
+        setup_overhead_template()
+        # Every request (times 0: forever) gets the same 100-token reply.
+        httpx.post(f"{stack.simulator}/_sim/script", json={"reply": REPLY, "times": 0})
+        api_key = api_key_for_bench()
+        questions = fresh_questions()
+        proxy = nullcontext() if args.no_litellm else litellm_proxy(stack.simulator)
+        with proxy as litellm:
             levels = {
-                str(c): measure_level(stack, c, max(args.turns, c), litellm, api)
+                str(c): measure_level(stack, c, max(args.turns, c), litellm, api_key, questions)
                 for c in args.concurrency
             }
     write_result(
@@ -186,16 +289,13 @@ def main() -> int:
         {
             "simulator": {"ttft_ms": 200, "tokens_per_s": 200, "reply_tokens": 100},
             "turns_per_level": args.turns,
+            "litellm": None if args.no_litellm else LITELLM_REQUIREMENT,
             "levels": levels,
-            "note": "overhead = path - direct at the same percentile; negative means noise",
+            "note": "overhead = path - direct at the same percentile; negative means noise. "
+            "api_overhead_over_litellm_overhead: ours / theirs (below 1: we add less).",
         },
     )
     return 0
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield None
 
 
 if __name__ == "__main__":

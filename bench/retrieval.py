@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.output import RESULTS_DIR
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services
 from devstack.testrun import test_env
@@ -27,7 +28,7 @@ from devstack.testrun import test_env
 DATA = ROOT / ".data" / "bench-retrieval"
 CORPUS = ROOT / "bench" / "data" / "knowledge"
 QUESTIONS = ROOT / "bench" / "data" / "retrieval_questions.json"
-RESULTS = ROOT / "bench" / "results" / "retrieval.json"
+RESULTS = RESULTS_DIR / "retrieval.json"
 TOP_K = 5
 MODES = ("hybrid", "vector", "fulltext")
 

@@ -34,10 +34,11 @@ TEMPLATE = "bench"
 
 
 def setup_template() -> None:
-    from gateway.models import LanguageModel
+    """The bench assistant. It does not cache: every turn must reach the (simulated) model."""
+    from gateway.models import CachePolicy, LanguageModel
     from prompts_admin.models import PromptTemplate
 
-    PromptTemplate.objects.update_or_create(
+    template, _ = PromptTemplate.objects.update_or_create(
         slug=TEMPLATE,
         defaults={
             "name": "Bench",
@@ -46,6 +47,7 @@ def setup_template() -> None:
             "total_timeout_seconds": 120,
         },
     )
+    CachePolicy.objects.update_or_create(template=template, defaults={"enabled": False})
 
 
 async def direct_stream(simulator: str) -> float:
@@ -67,20 +69,30 @@ async def direct_baseline(simulator: str, users: int) -> list[float]:
     return list(await asyncio.gather(*(direct_stream(simulator) for _ in range(users))))
 
 
-async def websocket_round(url: str, pairs: list[tuple[str, str]]) -> list:
+async def websocket_round(urls: list[str], pairs: list[tuple[str, str]]) -> list:
+    """Every user's turn at once, the users spread over the web processes as a balancer would."""
     return list(
         await asyncio.gather(
-            *(websocket_turn(url, cookie, conv, "bench question") for cookie, conv in pairs)
+            *(
+                websocket_turn(urls[index % len(urls)], cookie, conv, "bench question")
+                for index, (cookie, conv) in enumerate(pairs)
+            )
         )
     )
+
+
+def warm_up(stack) -> None:
+    """A few turns per web process first: loading the embedder and classifier is no turn's cost."""
+    for url in stack.web:
+        asyncio.run(websocket_round([url], users_with_sessions(5, TEMPLATE)))
 
 
 def measure(stack, users: int) -> dict:
     pairs = users_with_sessions(users, TEMPLATE)
     direct = asyncio.run(direct_baseline(stack.simulator, users))
-    with ProcessSampler(stack.pids) as sampler:
+    with ProcessSampler(stack.sampled()) as sampler:
         started = time.monotonic()
-        turns = asyncio.run(websocket_round(stack.web[0], pairs))
+        turns = asyncio.run(websocket_round(stack.web, pairs))
         elapsed = time.monotonic() - started
     done = [t for t in turns if t.ok]
     errors: dict[str, int] = {}
@@ -121,7 +133,9 @@ def main() -> int:
             extra_env=extra,
         ) as stack:
             setup_template()
-            httpx.post(f"{stack.simulator}/_sim/script", json={"match": "bench", "reply": REPLY})
+            # Every request (times 0: forever) gets the same 100-token reply.
+            httpx.post(f"{stack.simulator}/_sim/script", json={"reply": REPLY, "times": 0})
+            warm_up(stack)
             for users in args.users:
                 result = measure(stack, users)
                 result["window_ms"] = window

@@ -22,12 +22,13 @@ import sys
 import time
 
 from bench.faults import simulator_process
+from bench.output import RESULTS_DIR
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services
 from devstack.testrun import test_env
 
 DATA = ROOT / ".data" / "bench-tracing"
-RESULTS = ROOT / "bench" / "results" / "tracing.json"
+RESULTS = RESULTS_DIR / "tracing.json"
 EXPORTERS = ["none", "console"]
 STAGES = ["admission", "persist_input", "guardrails", "prompt_selection", "cache", "retrieval"]
 SPAN_ROUNDS = 2_000

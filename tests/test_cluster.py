@@ -1,7 +1,8 @@
 """The production shape: two web processes behind nginx, sharing one Redis and one Postgres.
 
-A turn works through either process, and a web process killed mid-answer loses nothing the user
-sent: the message is saved, the other process serves the conversation, Retry answers it.
+A turn works through either process; rate limits, circuit breakers, experiment arms and prompt
+rollbacks agree across them; and a web process killed mid-answer loses nothing the user sent:
+the message is saved, the other process serves the conversation, Retry answers it.
 """
 
 from __future__ import annotations
@@ -19,17 +20,25 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.contrib.auth.models import Group
 
+from api.keys import apikey_create
 from chat import services
 from chat.models import Conversation, Message, Status
 from devstack.nginx import nginx_argv, write_config
 from devstack.services import free_port, wait_for_port
 from observability.models import RequestLog
-from prompts_admin.models import FallbackStep
+from prompts_admin.assignment import arm_for
+from prompts_admin.models import Experiment, ExperimentArm, FallbackStep, PromptLabel
+from prompts_admin.services import experiment_start, label_move, version_create
 from tests import live
-from tests.wsclient import ChatSocket, is_finished
+from tests.wsclient import ChatSocket, is_finished, visible_text
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+API_LIMIT = 4  # per key owner and hour, shared by every process
+CHAT_LIMIT = 2  # messages per hour for the "limited" tier
+CHAT_LIMITED_GROUP = "chat-limited"
 
 
 @dataclass
@@ -56,6 +65,10 @@ def cluster(live_env, tmp_path_factory) -> Iterator[Cluster]:
         "ROUTER_MAX_RETRIES": "0",
         "BREAKER_FAILURE_THRESHOLD": "2",
         "BREAKER_COOLDOWN_SECONDS": "60",
+        "RATE_LIMITS_API": f"default={API_LIMIT}/h",
+        # Only members of this group have a low chat limit: other tests send freely.
+        "RATE_LIMITS_CHAT": f"default=100/h,limited={CHAT_LIMIT}/h",
+        "RATE_LIMIT_GROUP_TIERS": f"{CHAT_LIMITED_GROUP}=limited",
     }
     with ExitStack() as stack:
         web = dict(stack.enter_context(_web_process(env)) for _ in range(2))
@@ -156,6 +169,153 @@ def test_login_throttling_counts_the_address_nginx_saw_not_a_forged_header(clust
             upstreams.add(response.headers["X-Upstream"])
     assert statuses == [200] * 10 + [429]
     assert upstreams == set(cluster.web)
+
+
+def test_an_api_limit_reached_through_one_process_holds_through_the_other(cluster, make_user):
+    secret = apikey_create(user=make_user(), name="k", scopes=["models"]).secret
+    statuses, upstreams = [], {200: set(), 429: set()}
+    with httpx.Client(base_url=cluster.url, timeout=30) as client:
+        # Twice the limit and more: counted per process, each would accept API_LIMIT.
+        for _ in range(2 * API_LIMIT + 2):
+            response = client.get("/v1/models", headers={"Authorization": f"Bearer {secret}"})
+            statuses.append(response.status_code)
+            upstreams[response.status_code].add(response.headers["X-Upstream"])
+            if response.status_code == 429:
+                assert response.json()["error"]["code"] == "rate_limit_exceeded"
+                assert 0 < int(response.headers["Retry-After"]) <= 3600
+    assert statuses == [200] * API_LIMIT + [429] * (API_LIMIT + 2)
+    assert upstreams[200] == upstreams[429] == set(cluster.web)
+
+
+def _open_elsewhere(cluster: Cluster, conversation, cookie: str, busy: str) -> ChatSocket:
+    """A second socket through nginx that lands on the process other than `busy`.
+
+    nginx balances by least connections, so while a socket is open on `busy` the next one goes
+    to the other process; a few tries cover a connection nginx has not counted yet."""
+    for _ in range(4):
+        socket, upstream = _open(cluster, conversation, cookie)
+        if upstream != busy:
+            return socket
+        socket.close()
+    raise AssertionError("nginx sent every socket to one process")
+
+
+def _finish_turn(socket: ChatSocket, conversation: Conversation, text: str) -> None:
+    before = _last_reply_id(conversation)
+    socket.send_message(text)
+    socket.receive_until("composer-ack")
+    socket.receive_final(_wait_for_new_reply(conversation, after=before).id, timeout=30)
+
+
+def test_a_chat_limit_reached_through_one_process_holds_through_the_other(
+    cluster, simulator, openai_template, make_user, session_cookie
+):
+    user = make_user()
+    user.groups.add(Group.objects.create(name=CHAT_LIMITED_GROUP))
+    cookie = session_cookie(user)
+    conversation = Conversation.objects.create(user=user, template=openai_template, title="Limits")
+    first, upstream = _open(cluster, conversation, cookie)
+    try:
+        second = _open_elsewhere(cluster, conversation, cookie, busy=upstream)
+        try:
+            for text in ("one", "two"):  # the whole limit, spent on the first process
+                _finish_turn(first, conversation, text)
+            second.send_message("three")
+            frame = second.receive_until("chat-error")
+            assert "Slow down" in visible_text(frame)
+        finally:
+            second.close()
+    finally:
+        first.close()
+    users_messages = conversation.messages.filter(role="user")
+    assert list(users_messages.values_list("content", flat=True)) == ["one", "two"]
+
+
+def _start_experiment(template, variant) -> Experiment:
+    experiment = Experiment.objects.create(template=template, name="cluster", mode="ab")
+    ExperimentArm.objects.create(
+        experiment=experiment,
+        name="control",
+        is_control=True,
+        version=template.labels.get(name=PromptLabel.PRODUCTION).version,
+    )
+    ExperimentArm.objects.create(experiment=experiment, name="variant", version=variant, percent=50)
+    return experiment_start(experiment=experiment, actor=None)
+
+
+def _system_sent(simulator) -> str:
+    """The system prompt of the last model call, without the guardrails' per-request canary."""
+    upstream = simulator.get("/_sim/requests").json()["requests"][-1]
+    return upstream["messages"][0]["content"].split("\n\nConfidential marker: ")[0]
+
+
+def test_a_user_gets_the_same_experiment_arm_through_either_process(
+    cluster, simulator, openai_template, make_user, session_cookie
+):
+    control = openai_template.versions.get()
+    variant = version_create(
+        template=openai_template, system_prompt="You are the variant.", change_note="variant"
+    )
+    experiment = _start_experiment(openai_template, variant)
+    arms = sorted(experiment.arms.all(), key=lambda arm: arm.pk)
+    users = [make_user(f"arm{index}") for index in range(16)]
+    one_per_arm = {arm_for(user.id, experiment.salt, arms).name: user for user in users}
+    assert set(one_per_arm) == {"control", "variant"}  # 16 users at 50 %: both arms drawn
+
+    for arm_name, user in one_per_arm.items():
+        expected = variant if arm_name == "variant" else control
+        cookie = session_cookie(user)
+        conversation = Conversation.objects.create(
+            user=user, template=openai_template, title="Arms"
+        )
+        for index, address in enumerate(cluster.web):
+            reply = _turn_at(address, conversation, cookie, f"which arm am I in, {index}?")
+            assert reply.status == Status.COMPLETE
+            assert reply.prompt_version == expected, (arm_name, address)
+            assert _system_sent(simulator) == expected.system_prompt
+            log = RequestLog.objects.get(message=reply)
+            assert log.experiment_arm.name == arm_name
+
+
+def test_a_rollback_through_one_process_is_used_by_the_next_turn_through_the_other(
+    cluster, simulator, openai_template, admin_user, make_user, session_cookie
+):
+    v2 = version_create(
+        template=openai_template, system_prompt="You are version two.", change_note="v2"
+    )
+    label = label_move(
+        template=openai_template, name="production", version=v2, actor=admin_user, reason="ship"
+    )
+    user = make_user()
+    cookie = session_cookie(user)
+    conversation = Conversation.objects.create(
+        user=user, template=openai_template, title="Rollback"
+    )
+    editing, serving = cluster.web
+    assert _turn_at(serving, conversation, cookie, "before the rollback").prompt_version == v2
+
+    # The editor rolls back in admin, on the other process.
+    admin_session = session_cookie(admin_user).split("=", 1)[1]
+    url = (
+        f"http://{editing}/admin/prompts_admin/prompttemplate/"
+        f"{openai_template.pk}/labels/{label.pk}/rollback/"
+    )
+    with httpx.Client(cookies={"sessionid": admin_session}, timeout=30) as client:
+        page = client.get(url)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        response = client.post(
+            url,
+            data={"reason": "v2 rambles", "csrfmiddlewaretoken": token},
+            headers={"Referer": url},
+        )
+    assert response.status_code == 302, response.text[:2000]
+
+    reply = _turn_at(serving, conversation, cookie, "after the rollback")
+    assert reply.status == Status.COMPLETE
+    assert reply.prompt_version.number == 1
+    assert _system_sent(simulator) == "You are a test assistant."
+    move = label.moves.first()
+    assert (move.kind, move.actor, move.reason) == ("rollback", admin_user, "v2 rambles")
 
 
 def test_a_web_process_killed_mid_answer_loses_no_user_message(
