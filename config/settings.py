@@ -82,6 +82,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Threads per web process that run the ORM for async code (gateway/db.py); each may hold a
+# connection, so processes times threads must stay under Postgres's max_connections.
+DATABASE_THREADS = env.int("DATABASE_THREADS", default=16)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL")
