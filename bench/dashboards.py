@@ -32,7 +32,7 @@ COLUMNS = [
     "request_id", "user_id", "template_id", "model_requested", "model_used", "provider",
     "simulated", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
     "cost", "priced", "latency_ms", "ttft_ms", "status", "error_kind", "attempts",
-    "fallback_used", "created_at",
+    "fallback_used", "created_at", "citations", "retrieval_error", "cache_status", "cache_hit",
 ]  # fmt: skip
 
 
@@ -69,15 +69,17 @@ def seed(rows: int, users: int, rng: random.Random) -> float:
             status = rng.choices(["complete", "failed", "blocked"], [0.96, 0.03, 0.01])[0]
             output = rng.randint(20, 800)
             latency = int(rng.lognormvariate(7, 0.5))
+            hit = status == "complete" and rng.random() < 0.1  # a cache hit costs nothing
             copy.write_row(
                 (
                     uuid.uuid4(), rng.choice(user_ids),
                     template.id, model.name, model.name if status != "failed" else "",
                     model.provider, True, rng.randint(50, 3000), rng.randint(0, 500), 0, output,
-                    Decimal(output) * model.output_price / 1_000_000, True, latency,
+                    0 if hit else Decimal(output) * model.output_price / 1_000_000, True, latency,
                     latency // 4, status, "prompt_injection" if status == "blocked" else "",
                     "[]", rng.random() < 0.02,
                     now - timedelta(seconds=rng.randint(0, 365 * 86_400)),
+                    "[]", "", "hit" if hit else "miss", hit,
                 )
             )  # fmt: skip
     with connection.cursor() as cursor:

@@ -70,9 +70,7 @@ def cost(request: HttpRequest, period: DateRange) -> HttpResponse:
         "cost",
         period,
         {
-            "by_model": selectors.cost_per_day(period, by="model"),
-            "by_template": selectors.cost_per_day(period, by="template"),
-            "totals": selectors.totals(period),
+            **selectors.cost_per_day(period),
             "top_spenders": selectors.cost_per_user(period, limit=10),
         },
     )
