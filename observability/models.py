@@ -221,6 +221,10 @@ class _UserUsage(models.Model):
         abstract = True
 
 
+# Covering indexes: a range's per-user sums are read from the index alone (index-only scan).
+_USER_SUMS = ["turns", "unpriced", "input_tokens", "output_tokens", "cost"]
+
+
 class UserDayRollup(_UserUsage):
     """UsageRollup summed per day and user, without model and assistant: ~1 row per active user.
 
@@ -230,7 +234,9 @@ class UserDayRollup(_UserUsage):
     day = models.DateField()
 
     class Meta:
-        indexes = [models.Index(fields=["day", "user"], name="userdayrollup_day_user")]
+        indexes = [
+            models.Index(fields=["day", "user"], include=_USER_SUMS, name="userdayrollup_day_user")
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} user {self.user_id}"
@@ -242,7 +248,11 @@ class UserWeekRollup(_UserUsage):
     week = models.DateField(help_text="The Monday the week starts on.")
 
     class Meta:
-        indexes = [models.Index(fields=["week", "user"], name="userweekrollup_week_user")]
+        indexes = [
+            models.Index(
+                fields=["week", "user"], include=_USER_SUMS, name="userweekrollup_week_user"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"week of {self.week} user {self.user_id}"
@@ -258,7 +268,11 @@ class UserMonthRollup(_UserUsage):
     month = models.DateField(help_text="The first day of the month.")
 
     class Meta:
-        indexes = [models.Index(fields=["month"])]
+        indexes = [
+            models.Index(
+                fields=["month", "user"], include=_USER_SUMS, name="usermonthrollup_month_user"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} user {self.user_id}"

@@ -163,7 +163,7 @@ USER_SORTS = {
 }
 _USER_COST_SQL = """
     SELECT u.user_id, COALESCE(a.{username}, '(deleted user)') AS username,
-        u.turns, u.input_tokens, u.output_tokens, u.cost, u.unpriced
+        u.turns, u.input_tokens, u.output_tokens, u.cost, u.unpriced, count(*) OVER () AS users
     FROM (
         SELECT user_id, sum(turns) AS turns, sum(input_tokens) AS input_tokens,
             sum(output_tokens) AS output_tokens, sum(cost) AS cost, sum(unpriced) AS unpriced
@@ -178,15 +178,25 @@ _USER_COST_SQL = """
     ) u
     LEFT JOIN {users} a ON a.{user_pk} = u.user_id
     ORDER BY {order}, u.user_id
-    LIMIT %(limit)s
+    LIMIT %(limit)s OFFSET %(offset)s
 """
 
 
 def cost_per_user(
     period: DateRange, *, sort: str = "cost", limit: int | None = None
 ) -> list[UserCost]:
-    """Per-user spend, summed and sorted in SQL over the fewest rollup rows that cover the range:
-    whole months, then whole weeks, then single days."""
+    """Every user's spend in the range (or the first `limit`), sorted by `sort`."""
+    return user_cost_page(period, sort=sort, limit=limit)[0]
+
+
+def user_cost_page(
+    period: DateRange, *, sort: str = "cost", limit: int | None = None, offset: int = 0
+) -> tuple[list[UserCost], int]:
+    """(`limit` users from `offset`, how many users spent in the range), in one query.
+
+    Summed, sorted and cut in SQL over the fewest rollup rows that cover the range: whole
+    months, then whole weeks, then single days.
+    """
     months, weeks, days = period.split()
     User = get_user_model()
     sql = _USER_COST_SQL.format(
@@ -196,10 +206,13 @@ def cost_per_user(
         user_pk=User._meta.pk.column,
         order=USER_SORTS.get(sort, USER_SORTS["cost"]),
     )
-    params = {"months": months, "weeks": weeks, "days": days, "limit": limit}
+    params = {"months": months, "weeks": weeks, "days": days, "limit": limit, "offset": offset}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [UserCost(*row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    if not rows and offset:  # past the last page: the count needs a row
+        return [], len(user_cost_page(period, sort=sort)[0])
+    return [UserCost(*row[:-1]) for row in rows], rows[0][-1] if rows else 0
 
 
 def _runs(days: list[date]) -> list[tuple[date, date]]:

@@ -215,6 +215,21 @@ def test_cost_per_user_sorts_and_exports_csv(dataset, manager):
     ]
 
 
+def test_cost_per_user_pages_in_sort_order_and_past_the_end_shows_the_last(
+    dataset, manager, monkeypatch
+):
+    monkeypatch.setattr("observability.dashboards.USERS_PER_PAGE", 1)
+
+    def table(page: str) -> str:
+        response = manager.get(reverse("dashboards:users"), {**RANGE, "page": page})
+        return response.content.decode().split('id="cost-per-user"', 1)[1]
+
+    first, second, beyond = table("1"), table("2"), table("99")
+    assert "bob" in first and "alice" not in first  # $2.52 before $1.30
+    assert "alice" in second and "bob" not in second and "Page 2 of 2 (2 users" in second
+    assert "alice" in beyond and "Page 2 of 2" in beyond
+
+
 def test_latency_cache_and_quality_dashboards_render(dataset, manager):
     latency = manager.get(reverse("dashboards:latency"), RANGE).content.decode()
     assert latency.count('<svg class="chart"') == 3 and 'class="line series-' in latency
