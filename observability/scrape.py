@@ -13,7 +13,6 @@ from observability import task_metrics
 from observability.metrics import BREAKER_STATE, CELERY_QUEUE_DEPTH
 
 PERMISSION = "observability.view_metrics"
-CELERY_QUEUES = ["celery"]
 
 
 def bearer_token_ok(authorization: str) -> bool:
@@ -38,7 +37,7 @@ async def refresh_gauges() -> None:
         states, depths, tasks = await asyncio.wait_for(
             asyncio.gather(
                 breaker_states(shared),
-                asyncio.gather(*(broker.llen(q) for q in CELERY_QUEUES)),
+                asyncio.gather(*(broker.llen(q) for q in settings.METRICS_CELERY_QUEUES)),
                 shared.hgetall(task_metrics.KEY),
             ),
             timeout=2,
@@ -52,5 +51,5 @@ async def refresh_gauges() -> None:
     BREAKER_STATE.clear()
     for breaker, state in states.items():
         BREAKER_STATE.labels(breaker=breaker, state=state).set(1)
-    for queue, depth in zip(CELERY_QUEUES, depths, strict=True):
+    for queue, depth in zip(settings.METRICS_CELERY_QUEUES, depths, strict=True):
         CELERY_QUEUE_DEPTH.labels(queue=queue).set(depth)
