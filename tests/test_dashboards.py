@@ -359,3 +359,10 @@ def test_cost_per_user_from_months_weeks_and_days_equals_the_logs(make_user, ope
             group["unpriced"],
         )
     assert [row.username for row in cost_per_user(period, limit=1)] == ["dave"]
+
+
+def test_chart_labels_are_escaped():
+    from observability.charts import stacked_bar_chart
+
+    svg = stacked_bar_chart("Cost", [TODAY], [('<img src=x onerror="x">', [1.5])], "$")
+    assert "<img" not in svg and "&lt;img src=x onerror=&quot;x&quot;&gt;: $1.50" in svg
