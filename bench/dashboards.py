@@ -157,6 +157,7 @@ def main() -> int:
         )
         client = Client()
         client.force_login(admin)
+        load_before = round(os.getloadavg()[0], 1)
         year = {"start": (today - timedelta(days=365)).isoformat(), "end": today.isoformat()}
         results = {
             "request_logs": RequestLog.objects.count(),
@@ -166,6 +167,10 @@ def main() -> int:
             "render_ms_last_30_days": render_times(client, {}, args.runs),
             "render_ms_full_year": render_times(client, year, args.runs),
             "floor_ms": 500,
+            "load_average_1m_before": load_before,
+            # This machine is shared: the load while rendering says how far to trust the numbers.
+            "load_average_1m_after": round(os.getloadavg()[0], 1),
+            "cpus": os.cpu_count(),
         }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
