@@ -70,7 +70,7 @@ def cost(request: HttpRequest, period: DateRange) -> HttpResponse:
         "cost",
         period,
         {
-            **selectors.cost_per_day(period),
+            **selectors.cost_overview(period),
             "top_spenders": selectors.cost_per_user(period, limit=10),
         },
     )

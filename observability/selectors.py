@@ -98,7 +98,7 @@ def _per_day(rows, period: DateRange, key: str, value) -> list[Series]:
     ]
 
 
-def cost_per_day(period: DateRange) -> dict:
+def cost_overview(period: DateRange) -> dict:
     """Cost per day by model and by template (one series each), and the range's totals.
 
     One query: the daily rollup has a handful of rows a day, so splitting it here is cheap.
