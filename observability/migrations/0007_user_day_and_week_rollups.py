@@ -4,11 +4,39 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+BACKFILL_SQL = [
+    """
+    INSERT INTO observability_userdayrollup (
+        day, user_id, turns, unpriced, input_tokens, output_tokens, cost)
+    SELECT day, user_id, sum(turns), sum(unpriced),
+        sum(input_tokens + cached_input_tokens + cache_write_tokens), sum(output_tokens), sum(cost)
+    FROM observability_usagerollup GROUP BY 1, 2 ORDER BY 1, 2
+    """,
+    """
+    INSERT INTO observability_userweekrollup (
+        week, user_id, turns, unpriced, input_tokens, output_tokens, cost)
+    SELECT date_trunc('week', day)::date, user_id, sum(turns), sum(unpriced),
+        sum(input_tokens), sum(output_tokens), sum(cost)
+    FROM observability_userdayrollup GROUP BY 1, 2 ORDER BY 1, 2
+    """,
+    """
+    UPDATE observability_dailyrollup d SET prompt_version = 'v' || v.number
+    FROM prompts_admin_promptversion v
+    WHERE d.prompt_version ~ '^[0-9]+$' AND v.id = d.prompt_version::bigint
+    """,
+    """
+    UPDATE observability_dailyrollup d SET arm = left(x.name || ': ' || a.name, 100)
+    FROM prompts_admin_experimentarm a JOIN prompts_admin_experiment x ON x.id = a.experiment_id
+    WHERE d.arm ~ '^[0-9]+$' AND a.id = d.arm::bigint
+    """,
+]
+
 
 class Migration(migrations.Migration):
 
     dependencies = [
         ('observability', '0006_requestlog_cache'),
+        ('prompts_admin', '0003_prompt_versions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -62,5 +90,10 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='userweekrollup',
             index=models.Index(fields=['week', 'user'], include=('turns', 'unpriced', 'input_tokens', 'output_tokens', 'cost'), name='userweekrollup_week_user'),
+        ),
+        # Existing data: the per-user days and weeks from the per-user-model-assistant rollup (which
+        # outlives pruned logs), and the quality rollup's version and arm ids as managers read them.
+        migrations.RunSQL(
+            BACKFILL_SQL, reverse_sql=migrations.RunSQL.noop, elidable=True
         ),
     ]
