@@ -291,5 +291,7 @@ LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
 OTEL_TRACES_EXPORTER = env.str("OTEL_TRACES_EXPORTER", default="none")  # none | console | otlp
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="http://localhost:4318")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Broker queues whose depth /metrics reports (the default queue unless tasks are routed).
+METRICS_CELERY_QUEUES = env.list("METRICS_CELERY_QUEUES", default=["celery"])
 ROLLUP_LOOKBACK_DAYS = env.int("ROLLUP_LOOKBACK_DAYS", default=2)
 REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", default=90)

@@ -6,7 +6,8 @@ class ObservabilityConfig(AppConfig):
     name = "observability"
 
     def ready(self) -> None:
-        from observability import celery_signals  # noqa: F401  (connects the signal handlers)
+        # Imported for their signal handlers (and task_metrics for its /metrics collector).
+        from observability import celery_signals, task_metrics  # noqa: F401
         from observability.logs import configure_structlog
         from observability.tracing import configure_tracing
 

@@ -8,7 +8,7 @@ from functools import wraps
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -70,9 +70,7 @@ def cost(request: HttpRequest, period: DateRange) -> HttpResponse:
         "cost",
         period,
         {
-            "by_model": selectors.cost_per_day(period, by="model"),
-            "by_template": selectors.cost_per_day(period, by="template"),
-            "totals": selectors.totals(period),
+            **selectors.cost_overview(period),
             "top_spenders": selectors.cost_per_user(period, limit=10),
         },
     )
@@ -81,11 +79,28 @@ def cost(request: HttpRequest, period: DateRange) -> HttpResponse:
 @dashboard
 def users(request: HttpRequest, period: DateRange) -> HttpResponse:
     sort = request.GET.get("sort", "cost")
-    rows = selectors.cost_per_user(period, sort=sort)
     if request.GET.get("format") == "csv":
-        return _users_csv(rows, period)
-    page = Paginator(rows, USERS_PER_PAGE).get_page(request.GET.get("page"))
+        return _users_csv(selectors.cost_per_user(period, sort=sort), period)
+    page = _users_page(period, sort, request.GET.get("page"))
     return _render(request, "users", period, {"rows": page, "page_obj": page, "sort": sort})
+
+
+def _users_page(period: DateRange, sort: str, requested: str | None) -> Page:
+    """One page of users, fetched alone (SQL does the paging); past the end, the last page."""
+    try:
+        number = max(int(requested or 1), 1)
+    except ValueError:
+        number = 1
+
+    def fetch(n: int) -> tuple[list, int]:
+        offset = (n - 1) * USERS_PER_PAGE
+        return selectors.user_cost_page(period, sort=sort, limit=USERS_PER_PAGE, offset=offset)
+
+    rows, total = fetch(number)
+    # The paginator only counts (a range holds no rows); the page's rows come from SQL.
+    page = Paginator(range(total), USERS_PER_PAGE).get_page(number)
+    page.object_list = rows if page.number == number else fetch(page.number)[0]
+    return page
 
 
 def _users_csv(rows: list[selectors.UserCost], period: DateRange) -> HttpResponse:

@@ -19,27 +19,46 @@ _SHARED = [
 ]
 
 
-def logging_config(*, fmt: str, level: str) -> dict:
-    """A `LOGGING` dict for Django: stderr, JSON or console lines, both through structlog."""
+def http_response_line(_logger, _method: str, event_dict: dict) -> dict:
+    """Django's response log (django.request, django.security): the request as method, path and
+    request id instead of an object's repr; a 4xx is one line (a 404 is no stack trace's
+    business), a 5xx keeps its traceback."""
+    request, status = event_dict.get("request"), event_dict.get("status_code")
+    if not hasattr(request, "path") or not isinstance(status, int):
+        return event_dict
+    del event_dict["request"]
+    event_dict["method"], event_dict["path"] = request.method, request.path
+    # Django logs some responses after the middleware that bound the id has returned.
+    if request_id := getattr(request, "request_id", None):
+        event_dict["request_id"] = request_id
+    if status < 500:
+        event_dict.pop("exc_info", None)
+    return event_dict
+
+
+def structured_formatter(*, fmt: str) -> structlog.stdlib.ProcessorFormatter:
+    """JSON or console lines through structlog, for stdlib records and structlog events alike."""
     renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder(), http_response_line],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+
+
+def logging_config(*, fmt: str, level: str) -> dict:
+    """A `LOGGING` dict for Django: stderr, JSON or console lines, both through structlog."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {
-            "structured": {
-                "()": structlog.stdlib.ProcessorFormatter,
-                "foreign_pre_chain": [*_SHARED, structlog.stdlib.ExtraAdder()],
-                "processors": [
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
-                    renderer,
-                ],
-            },
-        },
+        "formatters": {"structured": {"()": structured_formatter, "fmt": fmt}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {

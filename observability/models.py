@@ -203,13 +203,9 @@ class UsageRollup(_Usage):
         return f"{self.day} {self.model} user {self.user_id}"
 
 
-class UserMonthRollup(models.Model):
-    """UsageRollup summed per calendar month and user: a year of per-user cost in ~12 rows each.
+class _UserUsage(models.Model):
+    """One user's usage summed over a period: what the per-user cost pages read."""
 
-    Recomputed from the daily rollups (which outlive the logs) for every month a rollup touches.
-    """
-
-    month = models.DateField(help_text="The first day of the month.")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -222,7 +218,61 @@ class UserMonthRollup(models.Model):
     cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["month"])]
+        abstract = True
+
+
+# Covering indexes: a range's per-user sums are read from the index alone (index-only scan).
+_USER_SUMS = ["turns", "unpriced", "input_tokens", "output_tokens", "cost"]
+
+
+class UserDayRollup(_UserUsage):
+    """UsageRollup summed per day and user, without model and assistant: ~1 row per active user.
+
+    The per-user pages read it for the days of a range that no whole week or month covers.
+    """
+
+    day = models.DateField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day", "user"], include=_USER_SUMS, name="userdayrollup_day_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} user {self.user_id}"
+
+
+class UserWeekRollup(_UserUsage):
+    """UserDayRollup summed per ISO week (Monday to Sunday) and user."""
+
+    week = models.DateField(help_text="The Monday the week starts on.")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["week", "user"], include=_USER_SUMS, name="userweekrollup_week_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"week of {self.week} user {self.user_id}"
+
+
+class UserMonthRollup(_UserUsage):
+    """UserDayRollup summed per calendar month and user: a year of per-user cost in ~12 rows each.
+
+    Weeks and months are recomputed from the daily rollups (which outlive the logs) for every
+    week and month a rollup touches.
+    """
+
+    month = models.DateField(help_text="The first day of the month.")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["month", "user"], include=_USER_SUMS, name="usermonthrollup_month_user"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} user {self.user_id}"
@@ -239,6 +289,7 @@ class DailyRollup(_Usage):
     template = models.ForeignKey(
         "prompts_admin.PromptTemplate", null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # As a manager reads them: "v3", "<experiment>: <arm>" (blank when none).
     prompt_version = models.CharField(max_length=100, blank=True)
     arm = models.CharField(max_length=100, blank=True)
     fallbacks = models.PositiveIntegerField(default=0)

@@ -2,6 +2,7 @@
 
 A day is always recomputed whole from its logs (delete + insert in one transaction), and only
 days that still have logs are touched, so rolling up after the logs were pruned loses nothing.
+Rows are inserted in day order so that a day's rows share heap pages (a range reads few pages).
 """
 
 from __future__ import annotations
@@ -12,25 +13,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from observability.models import RequestLog
-
-# Fields other apps add to RequestLog; rolled up when present (prompt versions, experiments,
-# semantic cache). Until then their columns stay empty.
-VERSION_FIELD = "prompt_version"
-ARM_FIELD = "experiment_arm"
-CACHE_HIT_FIELD = "cache_hit"
-
-
-def _column(field_name: str) -> str | None:
-    try:
-        return RequestLog._meta.get_field(field_name).column
-    except Exception:
-        return None
-
-
-def _dimension_sql(field_name: str) -> str:
-    column = _column(field_name)
-    return f"COALESCE(l.{column}::text, '')" if column else "''"
-
 
 _USAGE_COLUMNS = (
     "turns, failed, unpriced, input_tokens, cached_input_tokens, cache_write_tokens, "
@@ -48,26 +30,27 @@ _USER_SQL = f"""
     INSERT INTO observability_usagerollup (day, user_id, model, template_id, {_USAGE_COLUMNS})
     SELECT {_DAY}, l.user_id, {_MODEL}, l.template_id, {_USAGE_SUMS}
     FROM observability_requestlog l WHERE {_IN_RANGE}
-    GROUP BY 1, 2, 3, 4
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2
 """
 
 
-def _daily_sql() -> str:
-    cache_hit = _column(CACHE_HIT_FIELD)
-    cache_hits = f"count(*) FILTER (WHERE l.{cache_hit})" if cache_hit else "0"
-    return f"""
+_DAILY_SQL = f"""
     INSERT INTO observability_dailyrollup (
         day, model, template_id, prompt_version, arm, {_USAGE_COLUMNS},
         fallbacks, cache_hits, blocked,
         evals, eval_score_sum, judged, judge_score_sum, thumbs_up, thumbs_down)
     SELECT {_DAY}, {_MODEL}, l.template_id,
-        {_dimension_sql(VERSION_FIELD)}, {_dimension_sql(ARM_FIELD)}, {_USAGE_SUMS},
-        count(*) FILTER (WHERE l.fallback_used), {cache_hits},
+        COALESCE('v' || v.number, ''), COALESCE(left(x.name || ': ' || a.name, 100), ''),
+        {_USAGE_SUMS},
+        count(*) FILTER (WHERE l.fallback_used), count(*) FILTER (WHERE l.cache_hit),
         count(*) FILTER (WHERE l.status = 'blocked'),
         count(e.id), COALESCE(sum(e.check_score), 0),
         count(e.judge_score), COALESCE(sum(e.judge_score), 0),
         COALESCE(sum(f.up), 0), COALESCE(sum(f.down), 0)
     FROM observability_requestlog l
+    LEFT JOIN prompts_admin_promptversion v ON v.id = l.prompt_version_id
+    LEFT JOIN prompts_admin_experimentarm a ON a.id = l.experiment_arm_id
+    LEFT JOIN prompts_admin_experiment x ON x.id = a.experiment_id
     LEFT JOIN observability_evalresult e ON e.request_log_id = l.id
     LEFT JOIN (
         SELECT message_id, count(*) FILTER (WHERE score = 1) AS up,
@@ -75,9 +58,8 @@ def _daily_sql() -> str:
         FROM observability_feedback GROUP BY message_id
     ) f ON f.message_id = l.message_id
     WHERE {_IN_RANGE}
-    GROUP BY 1, 2, 3, 4, 5
-    """
-
+    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1
+"""
 
 _LATENCY_SQL = f"""
     INSERT INTO observability_latencyrollup (
@@ -102,18 +84,28 @@ _BLOCK_SQL = f"""
     FROM observability_requestlog l WHERE {_IN_RANGE} AND l.status = 'blocked'
     GROUP BY 1, 2
 """
-# Months are recomputed from the daily per-user rollups, never from logs that may be pruned.
-_USER_MONTH_SQL = """
-    INSERT INTO observability_usermonthrollup (
-        month, user_id, turns, unpriced, input_tokens, output_tokens, cost)
-    SELECT date_trunc('month', day)::date, user_id, sum(turns), sum(unpriced),
+# Per user, from the per-user-model-assistant rollup just written (days with logs only).
+_USER_DAY_SQL = """
+    INSERT INTO observability_userdayrollup (
+        day, user_id, turns, unpriced, input_tokens, output_tokens, cost)
+    SELECT day, user_id, sum(turns), sum(unpriced),
         sum(input_tokens + cached_input_tokens + cache_write_tokens), sum(output_tokens), sum(cost)
-    FROM observability_usagerollup
-    WHERE date_trunc('month', day)::date = ANY(%(months)s::date[])
-    GROUP BY 1, 2
+    FROM observability_usagerollup WHERE day = ANY(%(days)s::date[])
+    GROUP BY 1, 2 ORDER BY 1, 2
+"""
+# Weeks and months are recomputed from the per-user days, never from logs that may be pruned.
+_USER_PERIOD_SQL = """
+    INSERT INTO observability_user{unit}rollup (
+        {unit}, user_id, turns, unpriced, input_tokens, output_tokens, cost)
+    SELECT date_trunc('{unit}', day)::date, user_id, sum(turns), sum(unpriced),
+        sum(input_tokens), sum(output_tokens), sum(cost)
+    FROM observability_userdayrollup
+    WHERE day >= %(first)s AND day < %(end)s
+    GROUP BY 1, 2 ORDER BY 1, 2
 """
 _TABLES = [
     "observability_usagerollup",
+    "observability_userdayrollup",
     "observability_dailyrollup",
     "observability_latencyrollup",
     "observability_blockrollup",
@@ -122,6 +114,30 @@ _TABLES = [
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _week(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1)
+
+
+def _rollup_user_periods(cursor, days: list[date]) -> None:
+    """Recompute each week and month that contains one of `days`, whole, from the per-user days."""
+    for unit, first_of, after in (
+        ("week", _week, lambda week: week + timedelta(days=7)),
+        ("month", _month, _next_month),
+    ):
+        for first in sorted({first_of(day) for day in days}):
+            bounds = {"first": first, "end": after(first)}
+            cursor.execute(f"DELETE FROM observability_user{unit}rollup WHERE {unit} = %s", [first])
+            cursor.execute(_USER_PERIOD_SQL.format(unit=unit), bounds)
 
 
 @transaction.atomic
@@ -139,13 +155,10 @@ def rollup_days(first: date, last: date) -> int:
     with connection.cursor() as cursor:
         for table in _TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE day = ANY(%s)", [days])
-        for sql in (_USER_SQL, _daily_sql(), _LATENCY_SQL, _BLOCK_SQL):
+        for sql in (_USER_SQL, _DAILY_SQL, _LATENCY_SQL, _BLOCK_SQL):
             cursor.execute(sql, bounds)
-        months = sorted({day.replace(day=1) for day in days})
-        cursor.execute(
-            "DELETE FROM observability_usermonthrollup WHERE month = ANY(%s::date[])", [months]
-        )
-        cursor.execute(_USER_MONTH_SQL, {"months": months})
+        cursor.execute(_USER_DAY_SQL, {"days": days})
+        _rollup_user_periods(cursor, days)
     return len(days)
 
 

@@ -9,10 +9,10 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from gateway.router.breaker import breaker_states
+from observability import task_metrics
 from observability.metrics import BREAKER_STATE, CELERY_QUEUE_DEPTH
 
 PERMISSION = "observability.view_metrics"
-CELERY_QUEUES = ["celery"]
 
 
 def bearer_token_ok(authorization: str) -> bool:
@@ -27,25 +27,29 @@ def bearer_token_ok(authorization: str) -> bool:
 
 
 async def refresh_gauges() -> None:
-    """Breaker states and queue depth as Redis has them now; an outage leaves them as they were."""
-    breakers = aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    """Breaker states, queue depth and the workers' task counters as Redis has them now; an
+    outage leaves them as they were."""
+    shared = aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
     broker = aioredis.from_url(
         settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1
     )
     try:
-        states, depths = await asyncio.wait_for(
+        states, depths, tasks = await asyncio.wait_for(
             asyncio.gather(
-                breaker_states(breakers), asyncio.gather(*(broker.llen(q) for q in CELERY_QUEUES))
+                breaker_states(shared),
+                asyncio.gather(*(broker.llen(q) for q in settings.METRICS_CELERY_QUEUES)),
+                shared.hgetall(task_metrics.KEY),
             ),
             timeout=2,
         )
     except (aioredis.RedisError, OSError, TimeoutError):
         return
     finally:
-        await breakers.aclose()
+        await shared.aclose()
         await broker.aclose()
+    task_metrics.COLLECTOR.update(tasks)
     BREAKER_STATE.clear()
     for breaker, state in states.items():
         BREAKER_STATE.labels(breaker=breaker, state=state).set(1)
-    for queue, depth in zip(CELERY_QUEUES, depths, strict=True):
+    for queue, depth in zip(settings.METRICS_CELERY_QUEUES, depths, strict=True):
         CELERY_QUEUE_DEPTH.labels(queue=queue).set(depth)

@@ -8,15 +8,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import F, Q, Sum
+from django.db import connection
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from observability.models import (
     BlockRollup,
     DailyRollup,
     LatencyRollup,
-    UsageRollup,
-    UserMonthRollup,
 )
 
 DEFAULT_DAYS = 30
@@ -63,6 +62,24 @@ class DateRange:
                 day += timedelta(days=1)
         return months, edges
 
+    def split(self) -> tuple[list[date], list[date], list[date]]:
+        """(whole months, then whole Monday-to-Sunday weeks of what is left, then the days left).
+
+        The fewest rollup rows that add up to exactly the range.
+        """
+        months, edges = self.split_months()
+        weeks, days = [], []
+        for first, last in _runs(edges):
+            day = first
+            while day <= last:
+                if day.weekday() == 0 and day + timedelta(days=6) <= last:
+                    weeks.append(day)
+                    day += timedelta(days=7)
+                else:
+                    days.append(day)
+                    day += timedelta(days=1)
+        return months, weeks, days
+
     def filter(self, queryset):
         return queryset.filter(day__gte=self.start, day__lte=self.end)
 
@@ -81,16 +98,36 @@ def _per_day(rows, period: DateRange, key: str, value) -> list[Series]:
     ]
 
 
-def cost_per_day(period: DateRange, *, by: str) -> list[Series]:
-    """Cost per day, one series per model (`by="model"`) or per template (`by="template"`)."""
-    field = "model" if by == "model" else "template__name"
-    rows = (
+def cost_overview(period: DateRange) -> dict:
+    """Cost per day by model and by template (one series each), and the range's totals.
+
+    One query: the daily rollup has a handful of rows a day, so splitting it here is cheap.
+    """
+    rows = list(
         period.filter(DailyRollup.objects)
-        .values("day", key=F(field))
-        .annotate(cost=Sum("cost"))
+        .values("day", "model", template_name=F("template__name"))
+        .annotate(cost=Sum("cost"), turns=Sum("turns"), unpriced=Sum("unpriced"))
         .order_by()
     )
-    return _per_day(rows, period, "key", lambda row: float(row["cost"]))
+    by_model: dict[tuple, Decimal] = defaultdict(Decimal)
+    by_template: dict[tuple, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        by_model[row["day"], row["model"]] += row["cost"]
+        by_template[row["day"], row["template_name"]] += row["cost"]
+
+    def series(sums: dict[tuple, Decimal]) -> list[Series]:
+        cells = [{"day": day, "key": key, "cost": cost} for (day, key), cost in sums.items()]
+        return _per_day(cells, period, "key", lambda cell: float(cell["cost"]))
+
+    return {
+        "by_model": series(by_model),
+        "by_template": series(by_template),
+        "totals": {
+            "turns": sum(row["turns"] for row in rows),
+            "cost": sum((row["cost"] for row in rows), Decimal(0)),
+            "unpriced": sum(row["unpriced"] for row in rows),
+        },
+    }
 
 
 def totals(period: DateRange) -> dict:
@@ -116,63 +153,66 @@ class UserCost:
     unpriced: int
 
 
-USER_SORTS = {"cost", "turns", "input_tokens", "output_tokens", "username"}
+# Sort key → ORDER BY; ties by user id so pages are stable.
+USER_SORTS = {
+    "cost": "cost DESC",
+    "turns": "turns DESC",
+    "input_tokens": "input_tokens DESC",
+    "output_tokens": "output_tokens DESC",
+    "username": "username",
+}
+_USER_COST_SQL = """
+    SELECT u.user_id, COALESCE(a.{username}, '(deleted user)') AS username,
+        u.turns, u.input_tokens, u.output_tokens, u.cost, u.unpriced, count(*) OVER () AS users
+    FROM (
+        SELECT user_id, sum(turns) AS turns, sum(input_tokens) AS input_tokens,
+            sum(output_tokens) AS output_tokens, sum(cost) AS cost, sum(unpriced) AS unpriced
+        FROM (
+            SELECT {columns} FROM observability_usermonthrollup WHERE month = ANY(%(months)s)
+            UNION ALL
+            SELECT {columns} FROM observability_userweekrollup WHERE week = ANY(%(weeks)s)
+            UNION ALL
+            SELECT {columns} FROM observability_userdayrollup WHERE day = ANY(%(days)s)
+        ) pieces
+        GROUP BY user_id
+    ) u
+    LEFT JOIN {users} a ON a.{user_pk} = u.user_id
+    ORDER BY {order}, u.user_id
+    LIMIT %(limit)s OFFSET %(offset)s
+"""
 
 
 def cost_per_user(
     period: DateRange, *, sort: str = "cost", limit: int | None = None
 ) -> list[UserCost]:
-    """Whole months from the monthly rollup, the days at either edge from the daily one."""
-    months, edges = period.split_months()
-    totals: dict[int | None, dict] = defaultdict(
-        lambda: {
-            "turns": 0,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "cost": Decimal(0),
-            "unpriced": 0,
-        }
+    """Every user's spend in the range (or the first `limit`), sorted by `sort`."""
+    return user_cost_page(period, sort=sort, limit=limit)[0]
+
+
+def user_cost_page(
+    period: DateRange, *, sort: str = "cost", limit: int | None = None, offset: int = 0
+) -> tuple[list[UserCost], int]:
+    """(`limit` users from `offset`, how many users spent in the range), in one query.
+
+    Summed, sorted and cut in SQL over the fewest rollup rows that cover the range: whole
+    months, then whole weeks, then single days.
+    """
+    months, weeks, days = period.split()
+    User = get_user_model()
+    sql = _USER_COST_SQL.format(
+        columns="user_id, turns, input_tokens, output_tokens, cost, unpriced",
+        username=User._meta.get_field(User.USERNAME_FIELD).column,
+        users=connection.ops.quote_name(User._meta.db_table),
+        user_pk=User._meta.pk.column,
+        order=USER_SORTS.get(sort, USER_SORTS["cost"]),
     )
-    sums = {
-        "turns": Sum("turns"),
-        "output_tokens": Sum("output_tokens"),
-        "cost": Sum("cost"),
-        "unpriced": Sum("unpriced"),
-    }
-    monthly = UserMonthRollup.objects.filter(month__in=months).values("user_id")
-    # As date ranges, not a list of days: an index range scan, not a filter over every row.
-    runs = Q()
-    for first, last in _runs(edges):
-        runs |= Q(day__gte=first, day__lte=last)
-    daily = UsageRollup.objects.filter(runs).values("user_id")
-    for rows in (
-        monthly.annotate(input_tokens=Sum("input_tokens"), **sums).order_by() if months else [],
-        daily.annotate(
-            input_tokens=Sum(
-                F("input_tokens") + F("cached_input_tokens") + F("cache_write_tokens")
-            ),
-            **sums,
-        ).order_by()
-        if edges
-        else [],
-    ):
-        for row in rows:
-            user = totals[row.pop("user_id")]
-            for key, value in row.items():
-                user[key] += value
-    names = dict(
-        get_user_model()
-        .objects.filter(id__in=[u for u in totals if u])
-        .values_list("id", "username")
-    )
-    users = [
-        UserCost(user_id=user_id, username=names.get(user_id, "(deleted user)"), **sums)
-        for user_id, sums in totals.items()
-    ]
-    if sort not in USER_SORTS:
-        sort = "cost"
-    users.sort(key=lambda u: getattr(u, sort), reverse=sort != "username")
-    return users[:limit] if limit else users
+    params = {"months": months, "weeks": weeks, "days": days, "limit": limit, "offset": offset}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows and offset:  # past the last page: the count needs a row
+        return [], len(user_cost_page(period, sort=sort)[0])
+    return [UserCost(*row[:-1]) for row in rows], rows[0][-1] if rows else 0
 
 
 def _runs(days: list[date]) -> list[tuple[date, date]]:

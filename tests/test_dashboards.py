@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Trunc
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -22,8 +23,12 @@ from observability.models import (
     LatencyRollup,
     RequestLog,
     UsageRollup,
+    UserDayRollup,
+    UserMonthRollup,
+    UserWeekRollup,
 )
 from observability.rollups import prune_request_logs, rollup_days, rollup_recent
+from observability.selectors import DateRange, cost_per_user
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +139,37 @@ def test_rollups_equal_the_logs_they_cover_to_the_cent(dataset):
     assert UsageRollup.objects.aggregate(total=Sum("cost"))["total"] == total
 
 
+@pytest.mark.parametrize(
+    ("rollup", "unit"),
+    [(UserDayRollup, "day"), (UserWeekRollup, "week"), (UserMonthRollup, "month")],
+)
+def test_per_user_day_week_and_month_rollups_equal_the_logs(dataset, rollup, unit):
+    logs = {
+        (g["period"].date(), g["user_id"]): g
+        for g in RequestLog.objects.annotate(period=Trunc("created_at", unit, tzinfo=UTC))
+        .values("period", "user_id")
+        .annotate(
+            turns=Count("id"),
+            cost=Sum("cost"),
+            unpriced=Count("id", filter=Q(priced=False)),
+            input=Sum(F("input_tokens") + F("cached_input_tokens") + F("cache_write_tokens")),
+            output=Sum("output_tokens"),
+        )
+        .order_by()
+    }
+    rollups = {(getattr(r, unit), r.user_id): r for r in rollup.objects.all()}
+    assert logs.keys() == rollups.keys()
+    for key, group in logs.items():
+        row = rollups[key]
+        assert (row.turns, row.unpriced, row.input_tokens, row.output_tokens) == (
+            group["turns"],
+            group["unpriced"],
+            group["input"],
+            group["output"],
+        )
+        assert row.cost == (group["cost"] or Decimal(0))
+
+
 def test_a_rollup_run_is_idempotent(dataset):
     before = list(UsageRollup.objects.values_list("day", "user_id", "model", "turns", "cost"))
     rollup_recent(lookback_days=3)
@@ -177,6 +213,21 @@ def test_cost_per_user_sorts_and_exports_csv(dataset, manager):
         ("bob", "5", "2.52000000", "1"),
         ("alice", "6", "1.29999900", "0"),
     ]
+
+
+def test_cost_per_user_pages_in_sort_order_and_past_the_end_shows_the_last(
+    dataset, manager, monkeypatch
+):
+    monkeypatch.setattr("observability.dashboards.USERS_PER_PAGE", 1)
+
+    def table(page: str) -> str:
+        response = manager.get(reverse("dashboards:users"), {**RANGE, "page": page})
+        return response.content.decode().split('id="cost-per-user"', 1)[1]
+
+    first, second, beyond = table("1"), table("2"), table("99")
+    assert "bob" in first and "alice" not in first  # $2.52 before $1.30
+    assert "alice" in second and "bob" not in second and "Page 2 of 2 (2 users" in second
+    assert "alice" in beyond and "Page 2 of 2" in beyond
 
 
 def test_latency_cache_and_quality_dashboards_render(dataset, manager):
@@ -244,16 +295,16 @@ def test_old_logs_are_pruned_after_rollup_and_the_totals_stay(dataset, make_user
     assert deleted == 1
     assert not RequestLog.objects.filter(created_at__date__lt=TODAY - timedelta(days=90)).exists()
     assert UsageRollup.objects.get(day=old_day).cost == Decimal("7.000001")
+    assert UserDayRollup.objects.get(day=old_day).cost == Decimal("7.000001")
     assert DailyRollup.objects.aggregate(total=Sum("cost"))["total"] == before + Decimal("7.000001")
     # A later rollup over the pruned day keeps its totals (no logs left to recompute from).
     rollup_days(old_day, TODAY)
     assert UsageRollup.objects.get(day=old_day).cost == Decimal("7.000001")
+    assert UserMonthRollup.objects.get(month=old_day.replace(day=1)).cost == Decimal("7.000001")
     assert RequestLog.objects.filter(~Q(created_at__date=old_day)).count() == 11
 
 
 def test_cost_per_user_over_whole_and_partial_months_equals_the_logs(make_user, openai_template):
-    from observability.selectors import DateRange, cost_per_user
-
     carol = make_user("carol")
     first_of_month = TODAY.replace(day=1)
     days = [first_of_month - timedelta(days=n) for n in (1, 20, 45, 70)] + [first_of_month]
@@ -268,3 +319,50 @@ def test_cost_per_user_over_whole_and_partial_months_equals_the_logs(make_user, 
     covered = [d for d in days if period.start <= d <= period.end]
     expected = RequestLog.objects.filter(created_at__date__in=covered).aggregate(s=Sum("cost"))["s"]
     assert (row.username, row.turns, row.cost) == ("carol", len(covered), expected)
+
+
+def test_a_range_is_read_as_whole_months_then_whole_weeks_then_days():
+    # 2026-01-05 is a Monday; February is the only whole month.
+    months, weeks, days = DateRange(date(2026, 1, 5), date(2026, 3, 3)).split()
+    assert months == [date(2026, 2, 1)]
+    assert weeks == [date(2026, 1, 5), date(2026, 1, 12), date(2026, 1, 19)]
+    assert days == [date(2026, 1, d) for d in range(26, 32)] + [date(2026, 3, d) for d in (1, 2, 3)]
+
+
+def test_cost_per_user_from_months_weeks_and_days_equals_the_logs(make_user, openai_template):
+    dave, erin = make_user("dave"), make_user("erin")
+    days = [date(2026, 1, d) for d in (4, 5, 18, 27)] + [date(2026, 2, 14), date(2026, 3, 3)]
+    for n, day in enumerate([*days, date(2026, 3, 4)]):
+        _log(dave, openai_template, day, cost=Decimal("0.100001") * (n + 1))
+        _log(erin, openai_template, day, cost=Decimal("0.2"), priced=n % 2 == 0)
+    rollup_days(date(2026, 1, 1), date(2026, 3, 31))
+
+    period = DateRange(date(2026, 1, 5), date(2026, 3, 3))
+    rows = cost_per_user(period, sort="username")
+
+    covered = RequestLog.objects.filter(
+        created_at__gte=datetime(2026, 1, 5, tzinfo=UTC),
+        created_at__lt=datetime(2026, 3, 4, tzinfo=UTC),
+    )
+    expected = {
+        g["user__username"]: g
+        for g in covered.values("user__username")
+        .annotate(turns=Count("id"), cost=Sum("cost"), unpriced=Count("id", filter=Q(priced=False)))
+        .order_by()
+    }
+    assert [row.username for row in rows] == ["dave", "erin"]
+    for row in rows:
+        group = expected[row.username]
+        assert (row.turns, row.cost, row.unpriced) == (
+            group["turns"],
+            group["cost"],
+            group["unpriced"],
+        )
+    assert [row.username for row in cost_per_user(period, limit=1)] == ["dave"]
+
+
+def test_chart_labels_are_escaped():
+    from observability.charts import stacked_bar_chart
+
+    svg = stacked_bar_chart("Cost", [TODAY], [('<img src=x onerror="x">', [1.5])], "$")
+    assert "<img" not in svg and "&lt;img src=x onerror=&quot;x&quot;&gt;: $1.50" in svg

@@ -109,6 +109,8 @@ def test_the_judge_score_lands_on_the_turns_version(simulator, conversation, rub
     rollup_recent(lookback_days=1)
     row = DailyRollup.objects.get(template=conversation.template)
     assert (row.judged, row.judge_score_sum, row.evals) == (1, pytest.approx(0.75), 1)
+    assert log.prompt_version is not None
+    assert row.prompt_version == f"v{log.prompt_version.number}"  # as the dashboard shows it
 
 
 def test_a_failing_judge_is_recorded_with_its_reason(simulator, conversation, rubric, admin_client):

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+from django.urls import reverse
+from django.utils.log import log_response
 
 from chat.models import Conversation
 from devstack.services import free_port, wait_for_port
 from observability.context import HEADER
+from observability.logs import structured_formatter
 from observability.models import EvalResult, RequestLog
 from tests import live
 from tests.wsclient import ChatSocket, is_finished
@@ -126,3 +132,68 @@ def test_reply_text_is_redacted_when_content_logging_is_on(settings):
     logged = loggable_text("mail bob@example.com or call +1 415 555 0100, key sk-abcdef123456789")
     assert "bob@example.com" not in logged and "555" not in logged and "sk-abc" not in logged
     assert "[email]" in logged and "[number]" in logged and "[secret]" in logged
+
+
+@contextmanager
+def _django_request_log():
+    """The JSON lines Django's response logger writes, through the app's own formatter."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structured_formatter(fmt="json"))
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    lines: list[dict] = []
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
+
+
+def test_a_404_is_one_clean_line_with_status_path_and_request_id(db):
+    with _django_request_log() as lines:
+        response = Client().get("/no-such-page/", headers={HEADER: "req-404-abcdef12"})
+    assert response.status_code == 404
+    (line,) = lines
+    assert line["level"] == "warning" and line["event"] == "Not Found: /no-such-page/"
+    assert (line["status_code"], line["method"], line["path"]) == (404, "GET", "/no-such-page/")
+    assert line["request_id"] == "req-404-abcdef12"
+    assert "exception" not in line and "request" not in line
+
+
+def test_a_403_is_one_clean_line_whether_raised_or_returned(db, make_user):
+    staff = make_user("intern")
+    staff.is_staff = True
+    staff.save()
+    client = Client()
+    client.force_login(staff)
+    with _django_request_log() as lines:
+        raised = client.get(reverse("dashboards:cost"), headers={HEADER: "req-403-raised01"})
+        returned = client.get("/metrics", headers={HEADER: "req-403-returned"})
+    assert raised.status_code == returned.status_code == 403
+    assert [(line["status_code"], line["path"], line["request_id"]) for line in lines] == [
+        (403, reverse("dashboards:cost"), "req-403-raised01"),
+        (403, "/metrics", "req-403-returned"),
+    ]
+    assert all("exception" not in line for line in lines)
+
+
+def test_a_500_keeps_its_traceback():
+    request = RequestFactory().get("/broken/")
+    request.request_id = "req-500-abcdef12"
+    with _django_request_log() as lines:
+        try:
+            raise ZeroDivisionError("division by zero")
+        except ZeroDivisionError as error:
+            response = HttpResponse(status=500)
+            log_response(
+                "Internal Server Error: %s",
+                "/broken/",
+                response=response,
+                request=request,
+                exception=error,
+            )
+    (line,) = lines
+    assert (line["level"], line["status_code"], line["path"]) == ("error", 500, "/broken/")
+    assert line["request_id"] == "req-500-abcdef12"
+    assert "Traceback" in line["exception"] and "ZeroDivisionError" in line["exception"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import redis
@@ -17,6 +18,7 @@ from gateway.events import Done
 from gateway.pipeline import Turn, run_turn
 from gateway.router.breaker import KEY_PREFIX
 from observability.metrics import count_cache_lookup, count_guardrail_block
+from observability.tasks import evaluate_turn, rollup_usage
 
 SERIES = [
     "switchboard_turns_total",
@@ -105,3 +107,30 @@ def test_a_turn_shows_up_in_the_named_series(metrics_reader, simulator, make_use
     assert 'switchboard_breaker_state{breaker="openai:gpt-broken",state="open"} 1.0' in body
     assert 'switchboard_celery_queue_depth{queue="celery"}' in body
     assert 'switchboard_guardrail_blocks_total{rule="prompt_injection",stage="input"}' in body
+
+
+def _task_series(task: str, outcome: str) -> str:
+    return (
+        f'switchboard_celery_tasks_total{{outcome="{outcome}",task="observability.tasks.{task}"}}'
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_workers_tasks_show_up_in_this_processs_metrics(celery_worker, metrics_reader):
+    # The worker is another process: its counts reach this one's /metrics through Redis.
+    rollup_usage.delay()
+    evaluate_turn.delay("not-a-request-id")  # fails in the worker: not a UUID
+    succeeded = _task_series("rollup_usage", "succeeded")
+    failed = _task_series("evaluate_turn", "failed")
+    deadline = time.monotonic() + 60
+    while True:
+        body = metrics_reader.get("/metrics").content.decode()
+        if succeeded in body and failed in body:
+            break
+        assert time.monotonic() < deadline, body[-3000:]
+        time.sleep(0.3)
+
+    durations = "switchboard_celery_task_duration_seconds"
+    assert f'{durations}_count{{task="observability.tasks.rollup_usage"}}' in body
+    assert f'{durations}_bucket{{le="+Inf",task="observability.tasks.evaluate_turn"}}' in body
+    assert 'switchboard_celery_queue_depth{queue="celery"}' in body
