@@ -25,6 +25,8 @@ from budgets.selectors import (
 from chat.models import Conversation
 from gateway.models import LanguageModel
 from gateway.tokens import count_tokens, prompt_tokens
+from guardrails.checks import canary_line_tokens
+from guardrails.selectors import policy_for
 from prompts_admin.models import PromptTemplate
 
 OVER_BUDGET = "over_budget"
@@ -90,7 +92,7 @@ def _input_refusal(template: PromptTemplate, text: str, *, emergency: bool) -> R
             f"Spending is capped for today, and messages are limited to {limit:,} tokens while "
             f"it is; yours has {tokens:,}. Shorten it, or send it after 00:00 UTC.",
         )
-    room = input_budget(template) - prompt_tokens(template.system_prompt, [], template.model.name)
+    room = input_budget(template) - _fixed_input_tokens(template)
     if tokens > room:
         return Refusal(
             INPUT_TOO_LONG,
@@ -98,6 +100,14 @@ def _input_refusal(template: PromptTemplate, text: str, *, emergency: bool) -> R
             "Shorten it and send it again.",
         )
     return None
+
+
+def _fixed_input_tokens(template: PromptTemplate) -> int:
+    """What every request of the template sends besides the messages: its system prompt and,
+    when its guardrails plant one, the canary line after it."""
+    model = template.model.name
+    canary = canary_line_tokens(model) if policy_for(template).canary else 0
+    return prompt_tokens(template.system_prompt, [], model) + canary
 
 
 def _hard_limit_refusal(limits: Limits, spend: Spend, now: datetime) -> Refusal | None:

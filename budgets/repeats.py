@@ -1,8 +1,7 @@
 """Emergency mode's cache-only answers: an earlier complete reply to the very same question.
 
-The seam for the semantic cache (gateway/cache): in emergency mode the pipeline should ask the
-cache first and use `repeat_answer` only when it misses (or when the cache is down). This is the
-exact-text fallback that needs nothing but the database.
+This exact-text match needs nothing but the database, so it is asked first; when it finds
+nothing, stage 0 asks the semantic cache for a paraphrase (gateway/stages/emergency_answer.py).
 
 Only opening questions are matched, on both sides: the earlier reply answered the question with
 no conversation before it, and the new question has none either, so the answer cannot depend on
@@ -13,12 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db.models import Exists, F, Func, OuterRef, Subquery, TextField, Value
 from django.db.models.functions import Lower, Trim
 
 from chat.models import Message, Role, Status
+
+if TYPE_CHECKING:
+    from gateway.stages.cache_lookup import CacheLookup
 
 LOOKBACK = timedelta(days=7)
 
@@ -28,6 +31,7 @@ class RepeatAnswer:
     text: str
     model: str
     simulated: bool
+    cache: CacheLookup | None = None  # when it came from the semantic cache: the hit, to log
 
 
 def normalise(text: str) -> str:

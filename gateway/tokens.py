@@ -38,23 +38,38 @@ def count_message_tokens(message: dict[str, str], model: str = "") -> int:
     return TOKENS_PER_MESSAGE + count_tokens(message["content"], model)
 
 
-def prompt_tokens(system: str, messages: list[dict[str, str]], model: str = "") -> int:
-    """Tokens a chat request's input takes: system prompt, every message and the reply priming."""
+def sent_system(system: str, suffix: str = "") -> str:
+    """The system text as providers receive it (see ChatRequest.full_system)."""
+    return f"{system}\n\n{suffix}" if suffix else system
+
+
+def prompt_tokens(
+    system: str, messages: list[dict[str, str]], model: str = "", *, suffix: str = ""
+) -> int:
+    """Tokens a chat request's input takes: system prompt and its suffix (retrieved passages,
+    the guardrails' canary line), every message and the reply priming."""
+    system = sent_system(system, suffix)
     system_tokens = count_message_tokens({"content": system}, model) if system else 0
     return system_tokens + sum(count_message_tokens(m, model) for m in messages) + TOKENS_FOR_REPLY
 
 
 def trim_history(
-    system: str, messages: list[dict[str, str]], *, budget: int, model: str = ""
+    system: str,
+    messages: list[dict[str, str]],
+    *,
+    budget: int,
+    model: str = "",
+    suffix: str = "",
 ) -> list[dict[str, str]]:
-    """The latest messages that fit in `budget` input tokens beside the system prompt.
+    """The latest messages that fit in `budget` input tokens beside the system prompt and the
+    `suffix` sent after it: the budget counts everything the request sends.
 
     The system prompt is always kept and the last message (the user's question) always sent;
     older turns are dropped first. The result starts with a user message, as providers require.
     """
     if not messages:
         return []
-    remaining = budget - prompt_tokens(system, [], model)
+    remaining = budget - prompt_tokens(system, [], model, suffix=suffix)
     kept: list[dict[str, str]] = []
     for message in reversed(messages):
         cost = count_message_tokens(message, model)

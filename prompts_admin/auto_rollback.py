@@ -8,8 +8,10 @@ admin's LogEntry (under the dedicated system user, see prompts_admin.audit).
 
 Shadow experiments are watched too: a shadow variant's own answers (ShadowRun rows) are compared
 with the answers served for the same turns, and a variant that fails twice as often, or is worse
-on the guard metric, stops running (its share goes to 0, so no more shadow calls are made).
-Thumbs and eval scores exist only for served answers, so they guard A/B experiments only.
+on latency or cost, stops running (its share goes to 0, so no more shadow calls are made).
+Thumbs, eval and judge scores exist only for served answers (no one sees a shadow answer, and
+none is evaluated), so they guard A/B experiments only: a shadow sample has none, and the test
+has nothing to compare.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ _MEANS: dict[str, tuple[Callable[[Sample], list[float]], bool]] = {
     "latency_ms": (lambda s: s.latencies_ms, True),
     "cost": (lambda s: s.costs, True),
     "eval_score": (lambda s: s.eval_scores, False),
+    "judge_score": (lambda s: s.judge_scores, False),
 }
 
 

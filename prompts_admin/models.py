@@ -164,6 +164,13 @@ class LabelMove(models.Model):
         return f"{self.label.name}: {self.kind} → v{self.to_version.number}"
 
 
+GUARD_METRIC_HELP = (
+    "Besides the error rate, a variant significantly worse on this is stopped. Shadow "
+    "experiments are guarded only on error rate, latency and cost: no one sees shadow answers, "
+    "so they get no thumbs, eval or judge scores."
+)
+
+
 class Experiment(models.Model):
     """Control and variants of one template, split by a sticky hash of (user, salt).
 
@@ -187,6 +194,7 @@ class Experiment(models.Model):
         COST = "cost", "cost per request (higher is worse)"
         THUMBS_UP = "thumbs_up", "thumbs-up rate (lower is worse)"
         EVAL_SCORE = "eval_score", "eval score (lower is worse)"
+        JUDGE_SCORE = "judge_score", "LLM judge score (lower is worse)"
 
     template = models.ForeignKey(
         PromptTemplate, on_delete=models.CASCADE, related_name="experiments"
@@ -200,7 +208,7 @@ class Experiment(models.Model):
         choices=GuardMetric.choices,
         blank=True,
         default="",
-        help_text="Besides the error rate, a variant significantly worse on this is stopped.",
+        help_text=GUARD_METRIC_HELP,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

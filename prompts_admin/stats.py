@@ -1,10 +1,11 @@
 """Per-version and per-arm numbers with confidence intervals, and the tests that compare them.
 
 Rates get Wilson intervals and a one-sided Fisher exact test; means get t intervals and a
-one-sided Welch t-test. Thumbs and eval scores are read from observability's Feedback and
-EvalResult rows of the same turns (per-turn values: the rollups keep only sums, and an interval
-needs the spread). "Eval score" is the cheap-check score of every evaluated turn, as on the
-quality dashboard; "judge score" is the LLM judge's, on the turns it sampled.
+one-sided Welch t-test (an exact permutation test when neither sample varies). Thumbs and eval
+scores are read from observability's Feedback and EvalResult rows of the same turns (per-turn
+values: the rollups keep only sums, and an interval needs the spread). "Eval score" is the
+cheap-check score of every evaluated turn, as on the quality dashboard; "judge
+score" is the LLM judge's, on the turns it sampled.
 """
 
 from __future__ import annotations
@@ -135,10 +136,23 @@ def mean_higher_p(variant: list[float], control: list[float]) -> float | None:
     """P-value that the variant's mean is higher (Welch's t-test, one-sided)."""
     if len(variant) < 2 or len(control) < 2:
         return None
-    if np.ptp(variant) == 0 and np.ptp(control) == 0:  # constant samples: no t-test needed
-        return 0.0 if variant[0] > control[0] else 1.0
+    if np.ptp(variant) == 0 and np.ptp(control) == 0:  # no spread: the t statistic is 0/0
+        return constant_higher_p(variant[0], control[0], len(variant), len(control))
     result = scistats.ttest_ind(variant, control, equal_var=False, alternative="greater")
     return None if math.isnan(result.pvalue) else float(result.pvalue)
+
+
+def constant_higher_p(variant: float, control: float, n_variant: int, n_control: int) -> float:
+    """Welch's test is undefined when neither sample varies; this is the exact permutation test.
+
+    Equal values are no evidence at all (p = 1), nor is a variant lower than the control. A
+    higher variant is as extreme as an outcome gets, and the chance of it when the arms do not
+    differ is that of the variant's n values being the n highest of all: 1 / C(n + m, n). So two
+    against two (p = 1/6) decides nothing, while three against three just reaches 0.05.
+    """
+    if variant <= control:
+        return 1.0
+    return 1 / math.comb(n_variant + n_control, n_variant)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ from budgets.emergency import emergency_check, emergency_mode_active, emergency_
 from budgets.models import EmergencyMode
 from budgets.periods import next_day
 from chat.models import Conversation, Message, Status
+from gateway.cache.models import CacheEntry
 from gateway.events import Accepted, Done, Error, Notice
 from gateway.models import LanguageModel
 from gateway.pipeline import Turn
+from gateway.stages.emergency_answer import CACHED_NOTICE
 from observability.models import RequestLog
 from prompts_admin.models import PromptTemplate
 from tests.turns import reply_text, turn_events
@@ -240,3 +242,63 @@ def test_every_process_reuses_todays_total_for_a_few_seconds(
     assert not emergency_check()  # the shared total is at most a minute old here
     _forget_shared_spend()  # as when it expires
     assert emergency_check()
+
+
+def test_a_paraphrase_is_answered_from_the_semantic_cache_at_no_cost(
+    make_user, template, daily_cap, simulator
+):
+    _reach_the_cap(simulator, make_user("alice"), template)  # its answer is cached too
+    entry = CacheEntry.objects.get()
+    bob = make_user("bob")
+
+    events = _ask(bob, template, "What's the capital of France?")
+
+    done = events[-1]
+    assert reply_text(events) == "Paris."
+    assert isinstance(events[1], Notice) and events[1].text == CACHED_NOTICE
+    assert isinstance(done, Done) and done.cache_hit and done.cost == Decimal(0)
+    assert _upstream_calls(simulator) == ["gpt-4o"]  # only Alice's original question
+    reply = Message.objects.get(conversation__user=bob, role="assistant")
+    assert (reply.content, reply.status, reply.cost, reply.model) == (
+        "Paris.",
+        Status.COMPLETE,
+        0,
+        "gpt-4o",
+    )
+    log = RequestLog.objects.get(user=bob)
+    assert (log.cost, log.cache_hit, log.cache_entry_id, log.output_tokens) == (
+        0,
+        True,
+        entry.id,
+        0,
+    )
+    entry.refresh_from_db()
+    assert entry.hits == 1
+
+
+def test_a_question_the_cache_does_not_verify_goes_to_the_cheapest_model(
+    make_user, template, daily_cap, simulator
+):
+    _reach_the_cap(simulator, make_user("alice"), template)
+    simulator.post("/_sim/script", json={"reply": "Madrid."})
+
+    events = _ask(make_user("bob"), template, "What is the capital of Spain?")
+
+    assert reply_text(events) == "Madrid." and not events[-1].cache_hit
+    assert _upstream_calls(simulator) == ["gpt-4o", "gpt-4o-mini"]
+
+
+def test_a_paraphrase_inside_a_conversation_is_not_answered_from_the_cache(
+    make_user, template, daily_cap, simulator
+):
+    _reach_the_cap(simulator, make_user("alice"), template)
+    bob = make_user("bob")
+    conversation = Conversation.objects.create(user=bob, template=template)
+    _ask(bob, template, "Let's talk about Spain.", conversation)
+
+    simulator.post("/_sim/script", json={"reply": "Madrid is Spain's."})
+    events = _ask(bob, template, "What's the capital of France?", conversation)
+
+    # The cached answer had no history before it; Bob's question has some, so a model answers.
+    assert reply_text(events) == "Madrid is Spain's." and not events[-1].cache_hit
+    assert _upstream_calls(simulator)[-1] == "gpt-4o-mini"

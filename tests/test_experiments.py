@@ -25,10 +25,12 @@ from gateway.pipeline import Turn, run_turn
 from observability.models import EvalResult, Feedback, RequestLog
 from prompts_admin.assignment import arm_for, bucket_of
 from prompts_admin.audit import AUTO_ROLLBACK_USERNAME
+from prompts_admin.auto_rollback import stop_reason
 from prompts_admin.models import Experiment, ExperimentArm, ExperimentEvent, ShadowRun
 from prompts_admin.selectors import prompt_for_turn
 from prompts_admin.services import experiment_ramp, experiment_start, version_create
 from prompts_admin.shadow import shadow_run
+from prompts_admin.stats import Sample, mean_higher_p, mean_lower_p
 from prompts_admin.tasks import check_experiments
 from tests.wsclient import ChatSocket, visible_text
 
@@ -285,8 +287,10 @@ def test_a_shadow_answer_is_recorded_but_never_reaches_the_users_page(
     assert log.prompt_version.number == 1 and log.experiment_arm.is_control
 
 
-def _answered_turns(users, arm, *, thumbs_up_share: float, check_score: float) -> None:
-    """One answered turn per user in `arm`, thumbed by its user and evaluated."""
+def _answered_turns(
+    users, arm, *, thumbs_up_share: float, check_score: float, judge_score: float = 4.5
+) -> None:
+    """One answered turn per user in `arm`, thumbed by its user, evaluated and judged."""
     for i, user in enumerate(users):
         conversation = Conversation.objects.create(user=user, template=arm.experiment.template)
         reply = Message.objects.create(conversation=conversation, role="assistant", content="ok")
@@ -302,23 +306,29 @@ def _answered_turns(users, arm, *, thumbs_up_share: float, check_score: float) -
         up = i < thumbs_up_share * len(users)
         Feedback.objects.create(message=reply, user=user, score=1 if up else -1)
         EvalResult.objects.create(
-            request_log=log, status="ok", checks={}, check_score=check_score - 0.001 * (i % 3)
+            request_log=log,
+            status="ok",
+            checks={},
+            check_score=check_score - 0.001 * (i % 3),
+            judge_score=judge_score - 0.5 * (i % 3),  # the judge grades 1-5 and varies
         )
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("guard", "variant_thumbs", "variant_score", "stops"),
+    ("guard", "variant_thumbs", "variant_score", "variant_judge", "stops"),
     [
-        ("thumbs_up", 0.5, 1.0, True),  # half the thumbs up against 80 %
-        ("thumbs_up", 0.78, 1.0, False),  # within noise of the control
-        ("eval_score", 0.8, 0.75, True),  # a quarter of the cheap checks fail
-        ("eval_score", 0.8, 1.0, False),
-        ("", 0.1, 0.5, False),  # error rate only: quality is shown, not guarded
+        ("thumbs_up", 0.5, 1.0, 4.5, True),  # half the thumbs up against 80 %
+        ("thumbs_up", 0.78, 1.0, 4.5, False),  # within noise of the control
+        ("eval_score", 0.8, 0.75, 4.5, True),  # a quarter of the cheap checks fail
+        ("eval_score", 0.8, 1.0, 4.5, False),
+        ("judge_score", 0.8, 1.0, 3.5, True),  # the judge grades it a point lower
+        ("judge_score", 0.8, 1.0, 4.45, False),  # within noise of the control
+        ("", 0.1, 0.5, 2.0, False),  # error rate only: quality is shown, not guarded
     ],
 )
 def test_auto_rollback_watches_the_editors_quality_metric(
-    openai_template, guard, variant_thumbs, variant_score, stops
+    openai_template, guard, variant_thumbs, variant_score, variant_judge, stops
 ):
     v2 = version_create(template=openai_template, system_prompt="Terse.", change_note="v2")
     experiment = _experiment(openai_template, v2, percent=50)
@@ -326,7 +336,11 @@ def test_auto_rollback_watches_the_editors_quality_metric(
     control, variant = experiment.arms.get(is_control=True), experiment.arms.get(is_control=False)
     _answered_turns(_users(120, "ctl"), control, thumbs_up_share=0.8, check_score=1.0)
     _answered_turns(
-        _users(120, "var"), variant, thumbs_up_share=variant_thumbs, check_score=variant_score
+        _users(120, "var"),
+        variant,
+        thumbs_up_share=variant_thumbs,
+        check_score=variant_score,
+        judge_score=variant_judge,
     )
 
     assert check_experiments.apply().get() == int(stops)
@@ -334,7 +348,7 @@ def test_auto_rollback_watches_the_editors_quality_metric(
     variant.refresh_from_db()
     assert (variant.stopped_at is not None) == stops
     if stops:
-        metric = "thumbs-up rate" if guard == "thumbs_up" else "eval_score"
+        metric = "thumbs-up rate" if guard == "thumbs_up" else guard
         assert variant.stop_reason.startswith(f"{metric} is significantly worse")
         assert variant.stop_numbers["p_value"] < 0.05
         assert variant.stop_numbers["variant_requests"] == 120
@@ -402,3 +416,43 @@ def test_auto_rollback_stops_a_failing_shadow_variant_and_not_a_healthy_one(
     page = client.get(f"/admin/prompts_admin/experiment/{experiment.pk}/change/").content.decode()
     assert "Shadow variant: Error rate 100.0%" in page and "&quot;variant_errors&quot;: 105" in page
     assert "100 % [0.965, 1.000]" in page  # the shadow's error rate, Wilson interval
+
+
+def test_identical_samples_are_no_evidence_either_way():
+    assert mean_higher_p([4.0] * 200, [4.0] * 200) == 1.0
+    assert mean_lower_p([4.0] * 200, [4.0] * 200) == 1.0
+    # The variant better than the control is never evidence that it is worse.
+    assert mean_lower_p([5.0] * 200, [4.0] * 200) == 1.0
+
+
+def test_constant_but_different_samples_decide_only_with_enough_of_them():
+    # Two against two: one ordering in six would look like this by chance.
+    assert mean_lower_p([3.0, 3.0], [5.0, 5.0]) == pytest.approx(1 / 6)
+    assert mean_lower_p([3.0] * 3, [5.0] * 3) == pytest.approx(0.05)
+    assert mean_lower_p([3.0] * 20, [5.0] * 20) < 1e-9
+    # One constant sample and one that varies: Welch's test is defined and used.
+    assert 0.0 < mean_higher_p([1.0, 1.0, 1.0], [0.5, 0.7, 0.9]) < 0.1
+
+
+def _judged(scores: list[float], requests: int = 150) -> Sample:
+    return Sample(requests, 0, [100] * requests, [0.0001] * requests, judge_scores=scores)
+
+
+def test_identical_judge_scores_never_stop_a_variant():
+    assert stop_reason(_judged([5.0] * 150), _judged([5.0] * 150), "judge_score") is None
+    reason, numbers = stop_reason(_judged([3.0] * 150), _judged([5.0] * 150), "judge_score")
+    assert reason.startswith("judge_score is significantly worse: 3 against the control's 5")
+    assert numbers["variant_judge_score_n"] == 150 and numbers["p_value"] < 0.05
+
+
+def test_a_shadow_variant_is_not_guarded_on_the_judge_score():
+    """Shadow answers are never judged: nothing to compare, so only errors, latency and cost."""
+    shadow = Sample(150, 0, [100] * 150, [0.0001] * 150)  # what Sample.of_shadow gives
+    assert stop_reason(shadow, _judged([5.0] * 150), "judge_score") is None
+
+
+@pytest.mark.django_db
+def test_the_editor_can_guard_on_the_judge_score_and_is_told_what_shadows_use(admin_client):
+    page = admin_client.get("/admin/prompts_admin/experiment/add/").content.decode()
+    assert '<option value="judge_score">LLM judge score (lower is worse)</option>' in page
+    assert "Shadow experiments are guarded only on error rate, latency and cost" in page

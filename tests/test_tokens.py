@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from budgets.models import TemplateCostPolicy
@@ -59,6 +61,19 @@ def test_trimmed_history_starts_with_a_user_message():
     assert kept == messages[-3:] and kept[0]["role"] == "user"
 
 
+def test_the_system_suffix_counts_against_the_budget():
+    messages = _turns(9)
+    system, suffix = "You are terse.", "Passages:\n" + "fact " * 40
+    per_turn = count_message_tokens(messages[0], "gpt-4o-mini")
+    budget = prompt_tokens(system, [], "gpt-4o-mini") + 5 * per_turn + 1
+
+    kept = trim_history(system, messages, budget=budget, model="gpt-4o-mini", suffix=suffix)
+
+    assert 0 < len(kept) < 5 and kept == messages[-len(kept) :]
+    assert prompt_tokens(system, kept, "gpt-4o-mini", suffix=suffix) <= budget
+    assert prompt_tokens(f"{system}\n\n{suffix}", kept, "gpt-4o-mini") <= budget
+
+
 def test_the_latest_message_is_sent_even_alone():
     messages = _turns(3, words=5000)
     assert trim_history("sys", messages, budget=10, model="gpt-4o-mini") == messages[-1:]
@@ -102,8 +117,9 @@ def test_a_long_conversation_is_trimmed_to_the_models_context_budget(
     assert 0 < len(history) < 12, "older turns dropped, recent ones kept"
     assert history[-1]["content"].startswith("old 11 ")  # the newest earlier turn survives
     assert history[0]["role"] == "user"
-    # The budget covers the prompt and history; the guardrails' short canary line comes on top.
-    assert prompt_tokens(openai_template.system_prompt, sent[1:], "gpt-4o-mini") <= 1_500
+    # The budget covers all that is sent: the prompt, the guardrails' canary line and history.
+    assert "Confidential marker: SB-" in sent[0]["content"]
+    assert prompt_tokens(sent[0]["content"], sent[1:], "gpt-4o-mini") <= 1_500
 
 
 @pytest.mark.django_db(transaction=True)
@@ -123,3 +139,36 @@ def test_a_message_over_the_assistants_input_limit_is_refused_and_nothing_is_sav
 
     ok = turn_events(Turn(conversation.user_id, conversation.id, " word" * 200))
     assert isinstance(ok[0], Accepted) and isinstance(ok[-1], Done)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_at_the_limit_fits_the_models_context_with_the_canary_line(
+    make_user, openai_template, simulator
+):
+    model = openai_template.model
+    model.context_window = 1_000
+    model.save()
+    openai_template.max_output_tokens = 200  # so 800 tokens of input, canary line included
+    openai_template.save()
+    conversation = Conversation.objects.create(user=make_user(), template=openai_template)
+    for i, role in enumerate([Role.USER, Role.ASSISTANT]):  # an earlier exchange
+        parent = Message.objects.create(
+            conversation=conversation,
+            role=role,
+            content=f"old {i} " + "lorem " * 100,
+            parent=conversation.current_leaf,
+        )
+        conversation.current_leaf = parent
+        conversation.save()
+    refused = turn_events(Turn(conversation.user_id, conversation.id, " word" * 1_000))
+    room = int(re.search(r"at most ([\d,]+)", refused[0].message)[1].replace(",", ""))
+    at_the_limit = " word" * room
+    assert count_tokens(at_the_limit, "gpt-4o-mini") == room
+
+    events = turn_events(Turn(conversation.user_id, conversation.id, at_the_limit))
+
+    assert isinstance(events[-1], Done)
+    sent = simulator.get("/_sim/requests").json()["requests"][-1]["messages"]
+    assert "Confidential marker: SB-" in sent[0]["content"]
+    assert sent[1:] == [{"role": "user", "content": at_the_limit}]  # no room for history
+    assert prompt_tokens(sent[0]["content"], sent[1:], "gpt-4o-mini") <= 800

@@ -7,6 +7,7 @@ from django.conf import settings
 from budgets.admission import Admission, admit
 from gateway.db import in_db_thread
 from gateway.input_text import control_character_problem
+from gateway.stages.emergency_answer import with_cached_answer
 
 
 def input_problem(text: str) -> str | None:
@@ -20,5 +21,11 @@ def input_problem(text: str) -> str | None:
 
 
 async def admit_turn(*, user_id: int, conversation_id, text: str | None) -> Admission:
-    """Budgets, the global cap and token limits for one turn (see budgets/admission.py)."""
-    return await in_db_thread(admit)(user_id=user_id, conversation_id=conversation_id, text=text)
+    """Budgets, the global cap and token limits for one turn (see budgets/admission.py); in
+    emergency mode, an earlier answer from the semantic cache (see emergency_answer.py)."""
+    admission = await in_db_thread(admit)(
+        user_id=user_id, conversation_id=conversation_id, text=text
+    )
+    return await with_cached_answer(
+        admission, user_id=user_id, conversation_id=conversation_id, text=text
+    )

@@ -12,10 +12,14 @@ from gateway.tokens import trim_history
 from prompts_admin.models import PromptTemplate
 
 
-def _history(template: PromptTemplate, system: str, conversation_id, reply_id: int) -> list[dict]:
-    """The latest turns that fit the model's input budget beside `system` (offline token count)."""
+def _history(
+    template: PromptTemplate, system: str, suffix: str, conversation_id, reply_id: int
+) -> list[dict]:
+    """The latest turns that fit the model's input budget beside `system` and `suffix`."""
     history = history_before(conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES)
-    return trim_history(system, history, budget=input_budget(template), model=template.model.name)
+    return trim_history(
+        system, history, budget=input_budget(template), model=template.model.name, suffix=suffix
+    )
 
 
 async def build_request(
@@ -29,11 +33,12 @@ async def build_request(
     """`system`: the rendered prompt version chosen by stage 3 (default: the template's text).
     `context`: the retrieval stage's fenced passages, sent after the stable system prompt."""
     system = template.system_prompt if system is None else system
-    history = await in_db_thread(_history)(template, system + context, conversation_id, reply_id)
+    suffix = context.strip()
+    history = await in_db_thread(_history)(template, system, suffix, conversation_id, reply_id)
     return ChatRequest(
         model=template.model.name,
         system=system,
-        system_suffix=context.strip(),
+        system_suffix=suffix,
         messages=history,
         max_output_tokens=template.max_output_tokens,
         temperature=template.temperature,

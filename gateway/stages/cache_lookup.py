@@ -57,10 +57,22 @@ def _prepare(
     version: str | None,
     system_prompt: str | None,
 ) -> CacheLookup | None:
+    *history, asked = history_before(conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES)
+    return _new_lookup(template, user_id, version, system_prompt, history, asked["content"])
+
+
+def _new_lookup(
+    template: PromptTemplate,
+    user_id: int,
+    version: str | None,
+    system_prompt: str | None,
+    history: list[dict[str, str]],
+    question: str,
+) -> CacheLookup | None:
+    """The lookup's scope, and the exact match if there is one; None if the template opted out."""
     policy = policy_for(template.id)
     if not policy.enabled:
         return None
-    *history, asked = history_before(conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES)
     revision = knowledge_revision()
     scope = cache_scope(
         template_id=template.id,
@@ -72,7 +84,6 @@ def _prepare(
         user_id=user_id if policy.personal else None,
         history=history,
     )
-    question = asked["content"]
     lookup = CacheLookup(
         status=MISS,
         scope=scope,
@@ -97,12 +108,30 @@ async def cache_lookup(
 ) -> CacheLookup:
     """`version` and `system_prompt`: what stage 3 chose (the served prompt version, rendered);
     both are in the scope, so a promotion or rollback never serves another version's answers."""
+    return await _look_up(
+        _prepare, template, user_id, conversation_id, reply_id, version, system_prompt
+    )
+
+
+async def opening_question_lookup(
+    *,
+    template: PromptTemplate,
+    user_id: int,
+    question: str,
+    version: str | None,
+    system_prompt: str | None,
+) -> CacheLookup:
+    """The same lookup for a question with no conversation before it, before it is saved
+    (emergency mode's cache-only answers: see gateway/stages/emergency_answer.py)."""
+    return await _look_up(_new_lookup, template, user_id, version, system_prompt, [], question)
+
+
+async def _look_up(prepare, *args) -> CacheLookup:
+    """Exact match, else nearest neighbour + verification; a failing cache is bypassed."""
     if not settings.CACHE_ENABLED:
         return CacheLookup(OFF)
     try:
-        lookup = await in_db_thread(_prepare)(
-            template, user_id, conversation_id, reply_id, version, system_prompt
-        )
+        lookup = await in_db_thread(prepare)(*args)
         if lookup is None:
             return CacheLookup(OFF)
         if lookup.hit:

@@ -10,9 +10,11 @@ from uuid import UUID
 
 from django.conf import settings
 
+from budgets.selectors import input_budget
 from chat.models import Message
 from gateway.db import in_db_thread
 from gateway.providers import ChatRequest
+from gateway.tokens import trim_history
 from guardrails.checks import Verdict, canary_instruction, judge_injection, new_canary
 from guardrails.metrics import count_verdict
 from guardrails.models import GuardrailPolicy, Stage
@@ -28,15 +30,21 @@ class InputGuard:
     verdict: Verdict
     redactor: Redactor | None
     canary: str | None
+    budget: int | None = None  # the template's input budget: what protect adds must fit in it
 
     def protect(self, request: ChatRequest) -> ChatRequest:
-        """The request as the provider may see it: PII replaced by placeholders, canary added."""
+        """The request as the provider may see it: PII replaced by placeholders, canary added,
+        and older turns dropped if that pushed it past the input budget."""
         messages = request.messages
         if self.redactor:
             messages = [{**m, "content": self.redactor.redact(m["content"])[0]} for m in messages]
         suffix = request.system_suffix  # e.g. retrieved passages: the canary goes after them
         if self.canary:
             suffix = "\n\n".join(filter(None, [suffix, canary_instruction(self.canary)]))
+        if self.budget is not None:
+            messages = trim_history(
+                request.system, messages, budget=self.budget, model=request.model, suffix=suffix
+            )
         return replace(request, system_suffix=suffix, messages=messages)
 
     def reply_guard(self) -> ReplyGuard:
@@ -76,7 +84,8 @@ def _guard(template, user_message_id: int, request_id: UUID, user_id: int) -> In
         event_record(stage=Stage.INPUT, pii_types=(f.type for f in found), **record)
     if verdict.blocked:
         message_block(message_id=user_message_id)
-    return InputGuard(policy, verdict, redactor, new_canary() if policy.canary else None)
+    canary = new_canary() if policy.canary else None
+    return InputGuard(policy, verdict, redactor, canary, budget=input_budget(template))
 
 
 async def guard_input(
