@@ -81,6 +81,7 @@ def _save(outcome: TurnOutcome) -> None:
         error_kind=outcome.error_kind,
         prompt_version_id=outcome.prompt_version_id,
         citations=outcome.citations,
+        tools_used=outcome.tools_used,
         updated_at=timezone.now(),
     )
     # The conversation may have been deleted mid-reply: the spend is still logged, unlinked.

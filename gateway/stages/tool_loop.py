@@ -90,7 +90,9 @@ class ToolLoop:
             results = await asyncio.gather(*(self.toolbox.call(call) for call in calls))
             for call, result in zip(calls, results, strict=True):
                 content = result_for_model(result)
-                use = ToolUse(call.id, call.name, call.arguments, result.ok, _excerpt(content))
+                # People see the result without the fence (or the notice that replaced it).
+                shown_result = content if content == WITHHELD else result.content()
+                use = ToolUse(call.id, call.name, call.arguments, result.ok, _excerpt(shown_result))
                 self.used.append(use)
                 yield use
                 messages.append(_tool_turn(call, result, content))
