@@ -52,14 +52,14 @@ def test_the_calculator_answers_arithmetic_through_a_tool_call(
     _script(simulator, QUESTION, tool_calls=[
         {"name": "calculator", "arguments": {"expression": "1234 * 5678"}}
     ])  # fmt: skip
-    _script(simulator, QUESTION, reply="1234 × 5678 = {{tool_result.result}}.")
+    _script(simulator, QUESTION, reply="1234 * 5678 = {{tool_result.result}}.")
 
     events = _ask(conversation, QUESTION)
 
     assert isinstance(events[-1], Done)
     (use,) = [e for e in events if isinstance(e, ToolUse)]
     assert use.name == "calculator" and use.ok and "7006652" in use.result
-    assert reply_text(events) == "1234 × 5678 = 7006652."
+    assert reply_text(events) == "1234 * 5678 = 7006652."
     first, second = _requests(simulator)
     offered = first["params"]["tools"]
     names = [t.get("name") or t["function"]["name"] for t in offered]
