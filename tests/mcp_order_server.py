@@ -1,4 +1,10 @@
-"""A small MCP server over stdio, started by tests/test_mcp_tools.py: an order-status lookup."""
+"""A small MCP server, started by tests/test_mcp_tools.py: an order-status lookup.
+
+`python mcp_order_server.py` serves over stdio; `python mcp_order_server.py http PORT` serves
+streamable HTTP at http://127.0.0.1:PORT/mcp.
+"""
+
+import sys
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -16,4 +22,7 @@ def order_status(order_id: str) -> dict:
 
 
 if __name__ == "__main__":
-    server.run()
+    if sys.argv[1:2] == ["http"]:
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run()

@@ -4,12 +4,16 @@ official SDK, listed and called like a built-in, by the template's allowlist."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from chat.models import Conversation
+from devstack.services import free_port
 from gateway.events import Done, ToolUse
 from gateway.pipeline import Turn
 from gateway.tools.models import McpServer
@@ -103,3 +107,43 @@ def test_a_server_that_cannot_start_leaves_the_other_tools_working(
     assert reply_text(events) == "Fine without it." and isinstance(events[-1], Done)
     offered = simulator.get("/_sim/requests").json()["requests"][0]["params"]["tools"]
     assert [t["function"]["name"] for t in offered] == ["calculator"]
+
+
+@pytest.fixture
+def http_orders_server(db):
+    """The same server over streamable HTTP, in its own process, until the test ends."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(SERVER), "http", str(port)])
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError("the MCP HTTP server did not start") from None
+                time.sleep(0.2)
+        yield McpServer.objects.create(
+            slug="shop", name="Shop", transport="http", url=url, timeout_seconds=30
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_tool_from_a_streamable_http_server_is_called_like_a_built_in(
+    make_user, anthropic_template, simulator, http_orders_server
+):
+    conversation = _conversation(make_user(), anthropic_template, ["mcp:shop"])
+    _script(simulator, tool_calls=[
+        {"name": "shop__order_status", "arguments": {"order_id": "B-2"}}
+    ])  # fmt: skip
+    _script(simulator, reply="Your order is {{tool_result.status}}.")
+
+    events = turn_events(Turn(conversation.user_id, conversation.id, QUESTION))
+
+    (use,) = [e for e in events if isinstance(e, ToolUse)]
+    assert use.ok and "waiting for stock" in use.result
+    assert reply_text(events) == "Your order is waiting for stock."
