@@ -10,6 +10,10 @@ Faults come in three independent parts, each replaced whole by a higher layer:
 ``fault`` ends the request abnormally (an HTTP error status, or a stream cut short
 by a disconnect, a malformed line or an error event), ``stall`` pauses the stream,
 and ``refusal`` turns the reply into a refusal.
+
+``tool_calls`` (script only: ``[{"name", "arguments": object or raw JSON text, "id"?}]``) makes
+the reply ask for those calls, in either API's format; ``{{tool_result}}`` and
+``{{tool_result.key}}`` in a reply are filled from the last tool result the request carries.
 """
 
 import dataclasses
