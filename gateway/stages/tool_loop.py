@@ -24,6 +24,7 @@ from gateway.tools.registry import ToolResult
 from gateway.tools.toolbox import NO_TOOLS, Toolbox
 from guardrails.checks import fence_untrusted, scan_untrusted
 from guardrails.metrics import count_verdict
+from observability.tracing import stage_span
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class ToolLoop:
             if not calls or not self.toolbox:
                 return
             messages = [*route.request.messages, _assistant_turn(route.text, calls)]
-            results = await asyncio.gather(*(self.toolbox.call(call) for call in calls))
+            results = await asyncio.gather(*(self._call(call) for call in calls))
             for call, result in zip(calls, results, strict=True):
                 content = result_for_model(result)
                 # People see the result without the fence (or the notice that replaced it).
@@ -109,6 +110,13 @@ class ToolLoop:
                 yield self._stop("token_budget", TOKEN_LIMIT.format(budget=budget))
                 return
             route.next_step(messages)
+
+    async def _call(self, call: ToolCall) -> ToolResult:
+        # One span per call (parallel calls overlap), named as OpenTelemetry's GenAI conventions do.
+        with stage_span("tool_call", **{"gen_ai.tool.name": call.name}) as span:
+            result = await self.toolbox.call(call)
+            span.set_attribute("switchboard.tool.ok", result.ok)
+            return result
 
     def _stop(self, reason: str, message: str) -> str:
         self.stopped = reason
