@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0006_message_citations'),
+        ("chat", "0006_message_citations"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='tools_used',
+            model_name="message",
+            name="tools_used",
             field=models.JSONField(blank=True, default=list),
         ),
     ]

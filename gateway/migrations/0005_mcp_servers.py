@@ -4,29 +4,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('gateway', '0004_semantic_cache'),
+        ("gateway", "0004_semantic_cache"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='McpServer',
+            name="McpServer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(help_text='Its tools are offered as <slug>__<tool>; allowlist it as mcp:<slug>.', unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('transport', models.CharField(choices=[('stdio', 'stdio (a local program)'), ('http', 'Streamable HTTP')], max_length=10)),
-                ('command', models.CharField(blank=True, help_text="stdio: the program to start (runs on the app servers, as the app's user).", max_length=500)),
-                ('args', models.JSONField(blank=True, default=list, help_text='stdio: e.g. ["server.py"].')),
-                ('url', models.URLField(blank=True, help_text="Streamable HTTP: the server's MCP endpoint.")),
-                ('timeout_seconds', models.FloatField(default=10.0, help_text='Per tool call, and to connect.')),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="Its tools are offered as <slug>__<tool>; allowlist it as mcp:<slug>.",
+                        unique=True,
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "transport",
+                    models.CharField(
+                        choices=[("stdio", "stdio (a local program)"), ("http", "Streamable HTTP")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "command",
+                    models.CharField(
+                        blank=True,
+                        help_text="stdio: the program to start (runs on the app servers, as the app's user).",
+                        max_length=500,
+                    ),
+                ),
+                (
+                    "args",
+                    models.JSONField(
+                        blank=True, default=list, help_text='stdio: e.g. ["server.py"].'
+                    ),
+                ),
+                (
+                    "url",
+                    models.URLField(
+                        blank=True, help_text="Streamable HTTP: the server's MCP endpoint."
+                    ),
+                ),
+                (
+                    "timeout_seconds",
+                    models.FloatField(default=10.0, help_text="Per tool call, and to connect."),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'MCP server',
-                'ordering': ['slug'],
+                "verbose_name": "MCP server",
+                "ordering": ["slug"],
             },
         ),
     ]

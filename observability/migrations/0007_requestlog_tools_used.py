@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('observability', '0006_requestlog_cache'),
+        ("observability", "0006_requestlog_cache"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='requestlog',
-            name='tools_used',
+            model_name="requestlog",
+            name="tools_used",
             field=models.JSONField(blank=True, default=list),
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('prompts_admin', '0006_group_permissions_across_apps'),
+        ("prompts_admin", "0006_group_permissions_across_apps"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='prompttemplate',
-            name='tools',
-            field=models.JSONField(blank=True, default=list, help_text="Tools the model may call in this assistant's turns."),
+            model_name="prompttemplate",
+            name="tools",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Tools the model may call in this assistant's turns.",
+            ),
         ),
     ]
