@@ -313,3 +313,31 @@ def test_the_model_can_search_the_knowledge_base_as_a_tool(make_user, openai_tem
     (use,) = [e for e in events if isinstance(e, ToolUse)]
     assert use.ok and "9:00 to 17:00" in use.result and "Handbook" in use.result
     assert "9:00 to 17:00" in json.dumps(_requests(simulator)[1]["messages"])
+
+
+def test_an_api_client_gets_the_answer_the_tools_helped_write(
+    app_server, make_user, openai_template, simulator
+):
+    import openai
+
+    from api.keys import apikey_create
+
+    user = make_user("api-user")
+    openai_template.tools = ["calculator"]
+    openai_template.save()
+    secret = apikey_create(user=user, name="tests", scopes=["chat"]).secret
+    sdk = openai.OpenAI(base_url=f"{app_server}/v1", api_key=secret, max_retries=0, timeout=30)
+    _script(simulator, QUESTION, tool_calls=[
+        {"name": "calculator", "arguments": {"expression": "1234 * 5678"}}
+    ])  # fmt: skip
+    _script(simulator, QUESTION, reply="It is {{tool_result.result}}.")
+
+    completion = sdk.chat.completions.create(
+        model="openai-assistant", messages=[{"role": "user", "content": QUESTION}]
+    )
+
+    # The tools ran inside the gateway: the client sees only the finished answer.
+    assert completion.choices[0].message.content == "It is 7006652."
+    assert completion.choices[0].finish_reason == "stop"
+    log = RequestLog.objects.get(user=user)
+    assert [t["name"] for t in log.tools_used] == ["calculator"]
