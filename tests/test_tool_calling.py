@@ -141,6 +141,7 @@ def test_arguments_wrong_twice_are_given_up_with_a_clear_message(
     text = reply_text(events)
     assert text.strip().startswith("I could not call the calculator tool correctly")
     assert text.strip() == GAVE_UP.format(name="calculator", error=_error_of(uses[-1]))
+    assert not CacheEntry.objects.exists()
     reply = conversation.messages.get(role="assistant")
     assert reply.status == Status.COMPLETE and "could not call the calculator" in reply.content
 
@@ -178,6 +179,7 @@ def test_the_step_bound_stops_a_model_that_calls_tools_forever(
     assert len(_requests(simulator)) == 3
     assert len([e for e in events if isinstance(e, ToolUse)]) == 3
     assert reply_text(events).strip() == STEP_LIMIT.format(steps=3)
+    assert not CacheEntry.objects.exists()  # "I stopped" is not an answer to serve again
 
 
 def test_the_token_budget_stops_the_loop(make_user, openai_template, simulator, settings):

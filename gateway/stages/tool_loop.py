@@ -69,6 +69,8 @@ class ToolLoop:
 
     def no_store(self) -> str:
         """Why this turn's answer must not be cached ("" if the tools it used allow it)."""
+        if self.stopped:  # the loop's own "I stopped" is no answer to serve again
+            return f"tool_loop_{self.stopped}"
         return self.toolbox.never_cache([use.name for use in self.used])
 
     def log_entries(self) -> list[dict]:
