@@ -49,6 +49,12 @@ def reply_delta_html(reply_id: int, new_blocks: list[SafeString], tail: SafeStri
     return f'{appended}<div id="m{reply_id}-tail" hx-swap-oob="innerHTML">{tail}</div>'
 
 
+def tool_use_html(reply_id: int, use: dict) -> str:
+    """A tool the reply ran, added to the reply's tool block as it happens (autoescaped)."""
+    block = render_to_string("chat/_tool_use.html", {"use": use})
+    return f'<div id="m{reply_id}-tools" hx-swap-oob="beforeend">{block}</div>'
+
+
 def reply_replaced_html(reply_id: int, text: str) -> str:
     """The streamed reply, retracted: all of it is swapped for `text` (a guardrail's notice)."""
     body = render_to_string("chat/_replaced.html", {"reply_id": reply_id, "text": text})

@@ -22,7 +22,7 @@ from chat.streaming import StreamingReply
 from chat.titles import enqueue_title
 from gateway.cache.selectors import with_cache_flag
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Blocked, Delta, Error, Notice, Replace
+from gateway.events import Accepted, Blocked, Delta, Error, Notice, Replace, ToolUse
 from gateway.pipeline import Turn, run_turn
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,8 @@ class Generation:
                 await self._publish(fragments.message_html(user_message, oob=True))
         elif isinstance(event, Notice):
             await self._tell_sender(fragments.notice_html(event.text))
+        elif isinstance(event, ToolUse) and self.reply is not None:
+            await self._publish(fragments.tool_use_html(self.reply.id, event.as_json()))
 
     async def _finish(self) -> None:
         """Replace the streamed reply with its saved, canonical rendering."""

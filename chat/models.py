@@ -90,6 +90,8 @@ class Message(models.Model):
     )
     # Knowledge-base passages the reply was written from (shown under it).
     citations = models.JSONField(default=list, blank=True)
+    # Tools the reply ran, with arguments and results (shown in a collapsible block).
+    tools_used = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

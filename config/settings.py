@@ -255,6 +255,10 @@ CACHE_SIMILARITY_THRESHOLD = env.float("CACHE_SIMILARITY_THRESHOLD", default=0.8
 CACHE_CANDIDATES = env.int("CACHE_CANDIDATES", default=5)
 CACHE_LOOKUP_TIMEOUT_MS = env.int("CACHE_LOOKUP_TIMEOUT_MS", default=500)
 CACHE_HNSW_EF_SEARCH = env.int("CACHE_HNSW_EF_SEARCH", default=100)
+# Function calling (gateway/tools): each template's allowlist is in admin; the loop's bounds here.
+TOOLS_MAX_STEPS = env.int("TOOLS_MAX_STEPS", default=5)
+TOOLS_TOKEN_BUDGET = env.int("TOOLS_TOKEN_BUDGET", default=20000)
+TOOLS_MAX_CORRECTIONS = env.int("TOOLS_MAX_CORRECTIONS", default=1)
 
 # The router (timeouts are per template, in admin). Backoff: base * 2^retry, +- jitter.
 ROUTER_MAX_RETRIES = env.int("ROUTER_MAX_RETRIES", default=3)

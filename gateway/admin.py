@@ -62,3 +62,4 @@ class LanguageModelAdmin(admin.ModelAdmin):
 
 
 from gateway.cache import admin as cache_admin  # noqa: E402, F401  (registers the cache's admin)
+from gateway.tools import admin as tools_admin  # noqa: E402, F401  (registers MCP servers' admin)

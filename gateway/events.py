@@ -50,6 +50,26 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ToolUse:
+    """A tool the model called, with what it was given and what it returned (or why not)."""
+
+    call_id: str
+    name: str
+    arguments: str  # as the model sent them (JSON text, possibly malformed)
+    ok: bool
+    result: str  # the tool's output as the model read it, or the error it was told
+
+    def as_json(self) -> dict:
+        return {
+            "call_id": self.call_id,
+            "name": self.name,
+            "arguments": self.arguments,
+            "ok": self.ok,
+            "result": self.result,
+        }
+
+
+@dataclass(frozen=True)
 class Error:
     """The turn ended without a complete answer. `message` is safe to show to the user."""
 
@@ -82,4 +102,4 @@ class Done:
     timings: dict[str, int] = field(default_factory=dict)
 
 
-Event = Accepted | Notice | Delta | Citation | Replace | Blocked | Error | Done
+Event = Accepted | Notice | Delta | Citation | ToolUse | Replace | Blocked | Error | Done

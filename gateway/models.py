@@ -47,5 +47,6 @@ class LanguageModel(models.Model):
 
 # The semantic cache's models live with it (gateway/cache/); imported here for Django.
 from gateway.cache.models import CacheEntry, CachePolicy  # noqa: E402
+from gateway.tools.models import McpServer  # noqa: E402
 
-__all__ = ["CacheEntry", "CachePolicy", "LanguageModel", "Provider"]
+__all__ = ["CacheEntry", "CachePolicy", "LanguageModel", "McpServer", "Provider"]

@@ -29,7 +29,7 @@ from chat.services import (
     reply_save_partial,
 )
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Blocked, Delta, Done, Error, Event, Notice, Replace
+from gateway.events import Accepted, Blocked, Delta, Done, Error, Event, Notice, Replace, ToolUse
 from gateway.providers import endpoint_for
 from gateway.router.route import AllModelsFailed, Attempt, Route
 from gateway.stages.admission import admit_turn, input_problem
@@ -43,6 +43,8 @@ from gateway.stages.persist_input import save_input
 from gateway.stages.record import TurnOutcome, record
 from gateway.stages.retrieval import Retrieved, retrieve_for_turn
 from gateway.stages.select_prompt import select_prompt, served_template
+from gateway.stages.tool_loop import ToolLoop
+from gateway.tools.toolbox import toolbox_for
 from gateway.usage import Usage
 from guardrails.checks import Verdict
 from observability.tracing import model_call_span, stage_span, turn_span
@@ -192,6 +194,7 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
     cache = NOT_LOOKED_UP
     route: Route | None = None
     retrieved = Retrieved()
+    tools = ToolLoop()
     status, error_kind = Status.COMPLETE, ""
 
     def outcome() -> TurnOutcome:
@@ -227,7 +230,8 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
             retrieval_ms=retrieved.ms,
             retrieval_error=retrieved.error,
             citations=[c.as_json() for c in retrieved.citations],
-            cache=cache,
+            tools_used=tools.log_entries(),
+            cache=replace(cache, no_store=tools.no_store()) if tools.no_store() else cache,
         )
 
     ids = {"request_id": turn.request_id, "user_id": turn.user_id, "template_id": template.id}
@@ -276,9 +280,14 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
                     system=choice.system_prompt,
                     context=retrieved.context,
                 )
+            with stage_span("tools"):
+                tools = ToolLoop(await toolbox_for(template.tools))
             with model_call_span() as call:
-                route = call.route = await plan_route(template, guard.protect(request))
-                async for text in guarded_stream(route.stream(), reply_guard):
+                route = call.route = await plan_route(template, tools.offer(guard.protect(request)))
+                async for text in guarded_stream(tools.run(route), reply_guard):
+                    if isinstance(text, ToolUse):
+                        yield text
+                        continue
                     progress.add(text)
                     yield Delta(text)
                     await progress.checkpoint_if_due()

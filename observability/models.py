@@ -55,6 +55,8 @@ class RequestLog(models.Model):
     )
     # The passages given to the model: document, passage number and excerpt.
     citations = models.JSONField(default=list, blank=True)
+    # Tools the turn ran: [{"name", "arguments", "ok", "result"}], in call order.
+    tools_used = models.JSONField(default=list, blank=True)
     # Semantic cache: hit (answered from the cache, cost 0), miss, bypass (the cache failed), or
     # off (the assistant does not cache); on a hit, the entry served and its similarity.
     cache_status = models.CharField(max_length=10, blank=True)

@@ -104,6 +104,7 @@ class PromptTemplateAdmin(admin.ModelAdmin):
             (None, {"fields": ["name", "slug", "description", "is_default"]}),
             ("Prompt (saving a change creates the next immutable version)", {"fields": prompt}),
             ("Model", {"fields": ["model", "temperature", "max_output_tokens"]}),
+            ("Tools (function calling)", {"fields": ["tools"]}),
             (
                 "Timeouts of each model call",
                 {

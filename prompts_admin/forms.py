@@ -7,6 +7,7 @@ import json
 from django import forms
 
 from gateway.models import LanguageModel
+from gateway.tools.toolbox import tool_choices
 from prompts_admin.models import PromptTemplate, PromptVersion
 from prompts_admin.variables import BUILTIN_VARIABLES, PromptTemplateError, check_prompt
 
@@ -57,6 +58,12 @@ class PromptTemplateForm(forms.ModelForm):
         required=False,
         help_text="Required when the prompt, variables or version model change.",
     )
+    tools = forms.MultipleChoiceField(
+        choices=tool_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tools the model may call. MCP servers are registered under Gateway.",
+    )
     label_as = forms.SlugField(
         max_length=50,
         required=False,
@@ -75,6 +82,7 @@ class PromptTemplateForm(forms.ModelForm):
             "model",
             "temperature",
             "max_output_tokens",
+            "tools",
             "connect_timeout_seconds",
             "first_token_timeout_seconds",
             "stall_timeout_seconds",

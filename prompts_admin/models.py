@@ -36,6 +36,10 @@ class PromptTemplate(models.Model):
         default=15.0, help_text="Longest silence allowed between two tokens."
     )
     total_timeout_seconds = models.FloatField(default=30.0)
+    # Tool allowlist: built-in tool names and mcp:<server slug> entries (gateway/tools).
+    tools = models.JSONField(
+        default=list, blank=True, help_text="Tools the model may call in this assistant's turns."
+    )
     is_default = models.BooleanField(
         default=False, help_text="Used for new conversations when the user picks none."
     )

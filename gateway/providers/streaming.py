@@ -18,6 +18,13 @@ import openai
 from gateway.models import Provider
 from gateway.providers.base import ChatRequest, ProviderError, ReplyChunk
 from gateway.providers.endpoints import Endpoint
+from gateway.providers.tool_wire import (
+    PartialCalls,
+    anthropic_messages,
+    anthropic_tools,
+    openai_messages,
+    openai_tools,
+)
 from gateway.usage import Usage
 
 # SDK clients hold connection pools bound to the event loop that first used them.
@@ -91,7 +98,8 @@ def retry_after(response) -> float | None:
 async def stream_reply(
     endpoint: Endpoint, request: ChatRequest, limits: httpx2.Timeout | None = None
 ) -> AsyncIterator[ReplyChunk]:
-    """Yield text chunks, then one chunk carrying usage (None if the provider reported none)."""
+    """Yield text chunks and complete tool calls, then one chunk carrying usage (None if the
+    provider reported none)."""
     client = _client(endpoint)
     options = {"timeout": limits} if limits is not None else {}
     try:
@@ -118,7 +126,10 @@ async def _openai_stream(
     params: dict = {
         **options,
         "model": request.model,
-        "messages": [{"role": "system", "content": request.full_system()}, *request.messages],
+        "messages": [
+            {"role": "system", "content": request.full_system()},
+            *openai_messages(request.messages),
+        ],
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -126,7 +137,9 @@ async def _openai_stream(
     params["max_tokens" if compatible else "max_completion_tokens"] = request.max_output_tokens
     if request.temperature is not None:
         params["temperature"] = request.temperature
-    usage = None
+    if request.tools:
+        params["tools"] = openai_tools(request.tools)
+    usage, calls = None, PartialCalls()
     stream = await client.chat.completions.create(**params)
     async with stream:
         async for chunk in stream:
@@ -135,8 +148,19 @@ async def _openai_stream(
                 text = choice.delta and (choice.delta.content or choice.delta.refusal)
                 if text:
                     yield ReplyChunk(text=text)
+                # Parallel calls stream interleaved pieces, told apart by their index.
+                for piece in (choice.delta and choice.delta.tool_calls) or ():
+                    function = piece.function
+                    calls.add(
+                        piece.index,
+                        id=piece.id or "",
+                        name=(function and function.name) or "",
+                        arguments=(function and function.arguments) or "",
+                    )
             if chunk.usage:
                 usage = _openai_usage(chunk.usage)
+    for call in calls.pop_all():
+        yield ReplyChunk(tool_call=call)
     yield ReplyChunk(usage=usage)
 
 
@@ -164,11 +188,47 @@ async def _anthropic_stream(
     }
     if request.system:
         params["system"] = cacheable_system(request.system, request.system_suffix)
+    if request.tools:
+        async for chunk in _anthropic_tool_stream(client, request, params):
+            yield chunk
+        return
     async with client.messages.stream(**params) as stream:
         async for text in stream.text_stream:
             yield ReplyChunk(text=text)
         final = await stream.get_final_message()
     yield ReplyChunk(usage=_anthropic_usage(final.usage))
+
+
+async def _anthropic_tool_stream(
+    client: anthropic.AsyncAnthropic, request: ChatRequest, params: dict
+) -> AsyncIterator[ReplyChunk]:
+    """Raw events, not the SDK's stream helper: the helper parses tool input as it arrives and
+    raises on JSON a model garbled, where the tool loop should tell the model instead."""
+    params = {
+        **params,
+        "messages": anthropic_messages(request.messages),
+        "tools": anthropic_tools(request.tools),
+        "stream": True,
+    }
+    calls, usage = PartialCalls(), None
+    stream = await client.messages.create(**params)
+    async with stream:
+        async for event in stream:
+            if event.type == "message_start":
+                usage = _anthropic_usage(event.message.usage)
+            elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                block = event.content_block
+                calls.add(event.index, id=block.id, name=block.name)
+            elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                yield ReplyChunk(text=event.delta.text)
+            elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                calls.add(event.index, arguments=event.delta.partial_json)
+            elif event.type == "content_block_stop" and event.index in calls.arguments:
+                yield ReplyChunk(tool_call=calls.pop(event.index))
+            elif event.type == "message_delta" and usage is not None:
+                # message_delta counts are running totals: they replace, never add.
+                usage = _anthropic_usage(event.usage, below=usage)
+    yield ReplyChunk(usage=usage)
 
 
 def cacheable_system(system: str, suffix: str = "") -> list[dict]:
@@ -182,10 +242,15 @@ def cacheable_system(system: str, suffix: str = "") -> list[dict]:
     return [*blocks, {"type": "text", "text": suffix}] if suffix else blocks
 
 
-def _anthropic_usage(usage) -> Usage:
+def _anthropic_usage(usage, below: Usage | None = None) -> Usage:
+    def count(name: str, known: int) -> int:
+        value = getattr(usage, name, None)
+        return known if value is None else value
+
+    below = below or Usage()
     return Usage(
-        input_tokens=usage.input_tokens,
-        cached_input_tokens=usage.cache_read_input_tokens or 0,
-        cache_write_tokens=usage.cache_creation_input_tokens or 0,
-        output_tokens=usage.output_tokens,
+        input_tokens=count("input_tokens", below.input_tokens),
+        cached_input_tokens=count("cache_read_input_tokens", below.cached_input_tokens),
+        cache_write_tokens=count("cache_creation_input_tokens", below.cache_write_tokens),
+        output_tokens=count("output_tokens", below.output_tokens),
     )

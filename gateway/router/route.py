@@ -22,6 +22,7 @@ from gateway.providers import (
     Endpoint,
     ProviderError,
     ReplyChunk,
+    ToolCall,
     http_timeout,
     stream_reply,
 )
@@ -87,6 +88,15 @@ class Route:
     served_by: Target | None = None
     wrote_last: Target | None = None  # whose text the user saw last, served or not
     text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)  # what the serving model asked for
+    steps: int = 1  # model calls of a tool loop: each is a walk down the chain
+
+    def next_step(self, messages: list[dict]) -> None:
+        """The tool loop's next model call: same chain, breaker and budget, new messages.
+        Attempts (so usage and cost) keep adding up across steps."""
+        self.request = replace(self.request, messages=messages)
+        self.served_by, self.text, self.tool_calls = None, "", []
+        self.steps += 1
 
     async def stream(self) -> AsyncIterator[str]:
         """Yield reply text as it arrives, from whichever models serve it."""
@@ -106,6 +116,7 @@ class Route:
             attempt = self._attempt(target, "ok", wait_ms=round(wait * 1000))
             self.attempts.append(attempt)
             started, before = time.monotonic(), len(self.text)
+            calls: list[ToolCall] = []
             try:
                 limits = http_timeout(self.timeouts.connect, self.timeouts.total)
                 chunks = stream_reply(target.endpoint, self._request(target), limits)
@@ -114,6 +125,8 @@ class Route:
                         self.text += chunk.text
                         self.wrote_last = target
                         yield chunk.text
+                    elif chunk.tool_call:
+                        calls.append(chunk.tool_call)
                     elif chunk.usage:
                         attempt.usage = chunk.usage
             except ProviderError as error:
@@ -133,7 +146,7 @@ class Route:
                 continue
             self._settle(attempt, target, started, before, None)
             await self.breaker.record_success(target.endpoint.provider, target.model.name)
-            self.served_by = target
+            self.served_by, self.tool_calls = target, calls
             return
 
     async def _record_failure(self, target: Target, error: ProviderError) -> str:
@@ -204,7 +217,7 @@ class Route:
         attempt.cost = str(cost) if cost is not None else None
 
     def _request_chars(self) -> int:
-        messages = sum(len(m["content"]) for m in self.request.messages)
+        messages = sum(len(m["content"] or "") for m in self.request.messages)
         return len(self.request.full_system()) + messages
 
     @property

@@ -10,16 +10,22 @@ Faults come in three independent parts, each replaced whole by a higher layer:
 ``fault`` ends the request abnormally (an HTTP error status, or a stream cut short
 by a disconnect, a malformed line or an error event), ``stall`` pauses the stream,
 and ``refusal`` turns the reply into a refusal.
+
+``tool_calls`` (script only: ``[{"name", "arguments": object or raw JSON text, "id"?}]``) makes
+the reply ask for those calls, in either API's format; ``{{tool_result}}`` and
+``{{tool_result.key}}`` in a reply are filled from the last tool result the request carries.
 """
 
 import dataclasses
 import itertools
+import json
 import math
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from gateway.simulator.replies import default_reply, split_tokens
+from gateway.simulator.replies import default_reply, fill_reply, split_tokens
 
 T = TypeVar("T")
 
@@ -102,6 +108,15 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class PlannedCall:
+    """A tool call the reply asks for. ``arguments`` is sent verbatim: a test may garble it."""
+
+    name: str
+    arguments: str
+    id: str = ""
+
+
+@dataclass(frozen=True)
 class Overrides:
     """One layer of optional settings; ``None`` means "keep what's below"."""
 
@@ -112,6 +127,7 @@ class Overrides:
     fault: Fault | None = None
     stall: Stall | None = None
     refusal: bool | None = None
+    tool_calls: tuple[PlannedCall, ...] | None = None
 
     def over(self, below: "Overrides") -> "Overrides":
         """This layer stacked on top of ``below``."""
@@ -139,6 +155,7 @@ class ReplyPlan:
     fault: Fault | None = None
     stall: Stall | None = None
     refusal: bool = False
+    tool_calls: tuple[PlannedCall, ...] = ()
 
     @property
     def ttft_s(self) -> float:
@@ -224,6 +241,7 @@ def resolve_plan(
     user_text: str,
     prompt_tokens: int,
     system: str = "",
+    tool_result: str = "",
 ) -> ReplyPlan:
     """Resolve the plan for one request. Raises ValueError on a malformed X-Sim-* header.
 
@@ -233,9 +251,18 @@ def resolve_plan(
     header_layer = overrides_from_headers(headers)
     entry = script.take(user_text, model)
     merged = header_layer.over(entry.overrides) if entry else header_layer
-    reply = _pick(merged.reply, lambda: default_reply(defaults.seed, model, user_text))
-    # A model that leaks its instructions: "{{system}}" in a scripted reply repeats them.
-    reply = reply.replace("{{system}}", system)
+    calls = tuple(
+        dataclasses.replace(call, id=call.id or f"call_{uuid.uuid4().hex[:20]}")
+        for call in merged.tool_calls or ()
+    )
+    if merged.reply is not None:
+        reply = merged.reply
+    elif calls:  # a model that calls tools usually says nothing else
+        reply = ""
+    else:
+        reply = default_reply(defaults.seed, model, user_text)
+    # "{{system}}" leaks the instructions; "{{tool_result.key}}" reads the last tool result.
+    reply = fill_reply(reply, system=system, tool_result=tool_result)
     tokens = split_tokens(reply)
     usage = Usage(
         input_tokens=merged.usage.get("input_tokens", prompt_tokens),
@@ -258,6 +285,7 @@ def resolve_plan(
         fault=fault,
         stall=stall,
         refusal=bool(merged.refusal),
+        tool_calls=calls,
     )
 
 
@@ -286,7 +314,7 @@ _STREAM_FAULTS: dict[str, EndKind] = {
     "malformed_after": "malformed",
     "error_event_after": "error_event",
 }
-_ENTRY_KEYS = {*_KNOBS, "match", "model", "times", "usage"}
+_ENTRY_KEYS = {*_KNOBS, "match", "model", "times", "usage", "tool_calls"}
 _FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -314,7 +342,10 @@ def _entry_from_json(entry_id: str, body: Any) -> ScriptEntry:
         id=entry_id,
         match=_field(body, "match", str),
         model=_field(body, "model", str),
-        overrides=_layer(values, str, usage=_usage_from_json(body.get("usage"))),
+        overrides=dataclasses.replace(
+            _layer(values, str, usage=_usage_from_json(body.get("usage"))),
+            tool_calls=_tool_calls_from_json(body.get("tool_calls")),
+        ),
         times=1 if times is None else times,
     )
 
@@ -364,6 +395,24 @@ def _fault(values: Mapping[str, Any], name: Callable[[str], str]) -> Fault | Non
         if values[key] is not None:
             return StreamFault(kind, values[key])
     return None
+
+
+def _tool_calls_from_json(raw: Any) -> tuple[PlannedCall, ...] | None:
+    """``[{"name", "arguments": object or raw JSON text, "id"?}]``: calls in one reply."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("tool_calls must be a non-empty list")
+    calls = []
+    for call in raw:
+        if not isinstance(call, Mapping) or not isinstance(call.get("name"), str):
+            raise ValueError("each tool call needs a name")
+        if unknown := set(call) - {"name", "arguments", "id"}:
+            raise ValueError(f"unknown tool call keys: {sorted(unknown)}")
+        arguments = call.get("arguments", {})
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        calls.append(PlannedCall(call["name"], text, str(call.get("id") or "")))
+    return tuple(calls)
 
 
 def _usage_from_json(raw: Any) -> dict[str, int]:

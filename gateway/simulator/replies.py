@@ -4,6 +4,7 @@ Everything here is pure and deterministic so tests and benchmarks can predict
 what the simulator will say and how it will bill it.
 """
 
+import json
 import random
 import re
 from collections.abc import Iterable, Mapping
@@ -54,9 +55,60 @@ def content_text(content: Any) -> str:
 
 
 def last_user_text(messages: Iterable[Mapping[str, Any]]) -> str:
-    """Text of the most recent user message, or "" when there is none."""
-    user_texts = [content_text(m.get("content")) for m in messages if m.get("role") == "user"]
+    """Text of the most recent user message, or "" when there is none. Anthropic's tool results
+    come in user messages of their own: those are not what the user asked."""
+    user_texts = [
+        content_text(m.get("content"))
+        for m in messages
+        if m.get("role") == "user" and not _only_tool_results(m.get("content"))
+    ]
     return user_texts[-1] if user_texts else ""
+
+
+def _only_tool_results(content: Any) -> bool:
+    return (
+        isinstance(content, list)
+        and bool(content)
+        and all(isinstance(p, Mapping) and p.get("type") == "tool_result" for p in content)
+    )
+
+
+def last_tool_result(messages: Iterable[Mapping[str, Any]]) -> str:
+    """The content of the latest tool result sent (OpenAI `tool` message or Anthropic
+    `tool_result` block), or ""."""
+    found = ""
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") == "tool":
+            found = content_text(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, Mapping) and part.get("type") == "tool_result":
+                    found = content_text(part.get("content"))
+    return found
+
+
+_PLACEHOLDER_RE = re.compile(r"\{\{tool_result(?:\.(\w+))?\}\}")
+
+
+def fill_reply(reply: str, *, system: str, tool_result: str) -> str:
+    """``{{system}}`` → the system prompt (a leaking model); ``{{tool_result}}`` → the last tool
+    result as sent, ``{{tool_result.key}}`` → one field of the JSON object inside it (a model
+    that uses what its tool returned)."""
+    reply = reply.replace("{{system}}", system)
+    return _PLACEHOLDER_RE.sub(lambda m: _result_field(tool_result, m.group(1)), reply)
+
+
+def _result_field(result: str, key: str | None) -> str:
+    if key is None:
+        return result
+    # The gateway may fence the result as data: read the JSON object inside the fence.
+    start, end = result.find("{"), result.rfind("}")
+    try:
+        value = json.loads(result[start : end + 1]).get(key, "")
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def system_text(messages: Iterable[Mapping[str, Any]], system: Any = None) -> str:
@@ -91,3 +143,8 @@ def _quoted_snippet(user_text: str) -> str:
     snippet = "".join(tokens[:_SNIPPET_TOKENS]).strip()
     ellipsis = "…" if len(tokens) > _SNIPPET_TOKENS else ""
     return f"“{snippet}{ellipsis}”"
+
+
+def argument_pieces(arguments: str, size: int = 12) -> list[str]:
+    """Tool-call arguments cut into stream pieces, as the APIs send them."""
+    return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]

@@ -21,7 +21,12 @@ from gateway.simulator.plan import (
     StreamFault,
     resolve_plan,
 )
-from gateway.simulator.replies import count_tokens, last_user_text, system_text
+from gateway.simulator.replies import (
+    count_tokens,
+    last_tool_result,
+    last_user_text,
+    system_text,
+)
 from gateway.simulator.wire import WireReply
 
 MODEL_IDS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "claude-sonnet-4-5", "claude-haiku-4-5")
@@ -154,6 +159,7 @@ def _resolve(
         user_text=last_user_text(messages),
         prompt_tokens=count_tokens(prompt),
         system=system_text(messages, system),
+        tool_result=last_tool_result(messages),
     )
 
 

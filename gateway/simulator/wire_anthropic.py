@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.simulator.plan import ReplyPlan, Usage
+from gateway.simulator.replies import argument_pieces
 
 # The (type, message) the real API answers a status with; others fall back by class.
 _STATUS_ERRORS: dict[int, tuple[str, str]] = {
@@ -48,6 +49,13 @@ def _sse(event: str, payload: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(payload)}\n\n".encode()
 
 
+def _input(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return {}
+
+
 @dataclass(frozen=True)
 class Message:
     """One response, as a whole ``message`` object or as its stream of events."""
@@ -59,7 +67,13 @@ class Message:
     def body(self) -> dict[str, Any]:
         return {
             **self._shell(),
-            "content": [{"type": "text", "text": self.plan.reply}],
+            "content": [
+                *([{"type": "text", "text": self.plan.reply}] if self.plan.reply else []),
+                *(
+                    {"type": "tool_use", "id": c.id, "name": c.name, "input": _input(c.arguments)}
+                    for c in self.plan.tool_calls
+                ),
+            ],
             "stop_reason": self._stop_reason(),
             "usage": usage_body(self.plan.usage),
         }
@@ -100,9 +114,25 @@ class Message:
         }
         return [
             _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            *self._tool_use_blocks(),
             _sse("message_delta", message_delta),
             _sse("message_stop", {"type": "message_stop"}),
         ]
+
+    def _tool_use_blocks(self) -> list[bytes]:
+        """Each call as a tool_use block after the text block: its input in JSON pieces."""
+        events = []
+        for index, call in enumerate(self.plan.tool_calls, start=1):
+            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+            start = {"type": "content_block_start", "index": index, "content_block": block}
+            events.append(_sse("content_block_start", start))
+            for piece in argument_pieces(call.arguments):
+                delta = {"type": "input_json_delta", "partial_json": piece}
+                payload = {"type": "content_block_delta", "index": index, "delta": delta}
+                events.append(_sse("content_block_delta", payload))
+            stop = {"type": "content_block_stop", "index": index}
+            events.append(_sse("content_block_stop", stop))
+        return events
 
     @property
     def error_event_status(self) -> int:
@@ -125,7 +155,9 @@ class Message:
 
     def _stop_reason(self) -> str:
         # A refusal still streams its text; only the stop reason tells it apart.
-        return "refusal" if self.plan.refusal else "end_turn"
+        if self.plan.refusal:
+            return "refusal"
+        return "tool_use" if self.plan.tool_calls else "end_turn"
 
     def _shell(self) -> dict[str, Any]:
         return {

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.simulator.plan import ReplyPlan, Usage
+from gateway.simulator.replies import argument_pieces
 
 _FINGERPRINT = "fp_simulator"
 
@@ -78,7 +79,22 @@ class ChatCompletion:
             "content": None if self.plan.refusal else text,
             "refusal": text if self.plan.refusal else None,
         }
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        if self.plan.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in self.plan.tool_calls
+            ]
+            message["content"] = text or None
+        choice = {
+            "index": 0,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": self._finish_reason(),
+        }
         return {
             **self._envelope("chat.completion"),
             "choices": [choice],
@@ -94,7 +110,7 @@ class ChatCompletion:
         return self._chunk({"refusal": text} if self.plan.refusal else {"content": text})
 
     def tail(self) -> list[bytes]:
-        events = [self._chunk({}, finish_reason="stop")]
+        events = [*self._tool_call_chunks(), self._chunk({}, finish_reason=self._finish_reason())]
         if self.include_usage:
             # Like the real API: a final chunk with no choices, only usage.
             usage_chunk = {
@@ -104,6 +120,25 @@ class ChatCompletion:
             }
             events.append(_sse(usage_chunk))
         return [*events, _sse("[DONE]")]
+
+    def _tool_call_chunks(self) -> list[bytes]:
+        """Each call: its id and name first, then its arguments in pieces, by index."""
+        chunks = []
+        for index, call in enumerate(self.plan.tool_calls):
+            head = {
+                "index": index,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            chunks.append(self._chunk({"tool_calls": [head]}))
+            for piece in argument_pieces(call.arguments):
+                piece_delta = {"index": index, "function": {"arguments": piece}}
+                chunks.append(self._chunk({"tool_calls": [piece_delta]}))
+        return chunks
+
+    def _finish_reason(self) -> str:
+        return "tool_calls" if self.plan.tool_calls else "stop"
 
     @property
     def error_event_status(self) -> int:

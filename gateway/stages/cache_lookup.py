@@ -80,7 +80,7 @@ def _new_lookup(
         model=template.model.name,
         system_prompt=template.system_prompt if system_prompt is None else system_prompt,
         knowledge_revision=revision,
-        tools=(),  # no tools yet: the tool stage passes the names it offers
+        tools=template.tools,  # the allowlist: other tools, other answers
         user_id=user_id if policy.personal else None,
         history=history,
     )

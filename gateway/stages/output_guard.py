@@ -18,9 +18,13 @@ from guardrails.services import event_record
 from guardrails.streaming import ReplyGuard
 
 
-async def guarded_stream(chunks: AsyncIterator[str], guard: ReplyGuard) -> AsyncIterator[str]:
+async def guarded_stream(chunks: AsyncIterator, guard: ReplyGuard) -> AsyncIterator:
+    """Text through the guard; anything else in the stream (a tool use) passes as it comes."""
     async with contextlib.aclosing(chunks):
         async for text in chunks:
+            if not isinstance(text, str):
+                yield text
+                continue
             if released := guard.feed(text):
                 yield released
             if guard.blocked:

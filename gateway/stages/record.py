@@ -45,6 +45,7 @@ class TurnOutcome:
     retrieval_ms: int | None = None
     retrieval_error: str = ""
     citations: list[dict] = field(default_factory=list)
+    tools_used: list[dict] = field(default_factory=list)
     template: str = ""  # the template's slug, for metrics
     cache: CacheLookup | None = None
 
@@ -80,6 +81,7 @@ def _save(outcome: TurnOutcome) -> None:
         error_kind=outcome.error_kind,
         prompt_version_id=outcome.prompt_version_id,
         citations=outcome.citations,
+        tools_used=outcome.tools_used,
         updated_at=timezone.now(),
     )
     # The conversation may have been deleted mid-reply: the spend is still logged, unlinked.
@@ -110,6 +112,7 @@ def _save(outcome: TurnOutcome) -> None:
         retrieval_ms=outcome.retrieval_ms,
         retrieval_error=outcome.retrieval_error,
         citations=outcome.citations,
+        tools_used=outcome.tools_used,
         cache_status=outcome.cache.status if outcome.cache else "",
         cache_hit=bool(hit),
         cache_similarity=hit.similarity if hit else None,

@@ -1,4 +1,5 @@
-"""The built-in tools: calculator, current date and time, unit conversion."""
+"""The built-in tools: calculator, current date and time, unit conversion (and knowledge-base
+search, in knowledge_search.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.tools import knowledge_search  # noqa: F401  (registers search_knowledge)
 from gateway.tools.calculator import evaluate
 from gateway.tools.registry import ToolError, ToolSpec, registry
 

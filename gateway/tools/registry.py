@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -25,6 +28,10 @@ class ToolSpec:
 
     def __post_init__(self) -> None:
         Draft202012Validator.check_schema(self.parameters)  # a broken schema fails at startup
+
+    def neutral_format(self) -> dict[str, Any]:
+        """As a ChatRequest offers it; each provider adapter translates it."""
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
 
     def openai_format(self) -> dict[str, Any]:
         return {
@@ -49,6 +56,9 @@ class ToolResult:
     output: Any = None
     error: str = ""
     arguments: dict[str, Any] = field(default_factory=dict)
+    # The model's own mistake (unknown tool, arguments that do not fit the schema): it may
+    # correct it; a tool that failed on good arguments is not.
+    invalid: bool = False
 
     def content(self) -> str:
         """The text the model reads as the tool's result."""
@@ -89,20 +99,34 @@ class Registry:
         try:
             spec = self.get(name)
         except UnknownTool:
-            known = ", ".join(self.names())
-            return ToolResult(name, False, error=f"There is no tool named {name!r}. Use: {known}.")
-        parsed, problem = parse_arguments(spec, arguments)
-        if problem:
-            return ToolResult(name, False, error=problem)
-        try:
-            async with asyncio.timeout(spec.timeout_seconds):
-                output = await spec.handler(**parsed)
-        except TimeoutError:
-            error = f"{name} took longer than {spec.timeout_seconds:g} s and was stopped."
-            return ToolResult(name, False, error=error, arguments=parsed)
-        except ToolError as failure:
-            return ToolResult(name, False, error=str(failure), arguments=parsed)
-        return ToolResult(name, True, output=output, arguments=parsed)
+            return unknown_tool(name, self.names())
+        return await run_tool(spec, arguments)
+
+
+def unknown_tool(name: str, known: Iterable[str]) -> ToolResult:
+    error = f"There is no tool named {name!r}. Use: {', '.join(known) or 'none'}."
+    return ToolResult(name, False, error=error, invalid=True)
+
+
+async def run_tool(spec: ToolSpec, arguments: str | dict | None) -> ToolResult:
+    """Validate `arguments` against the spec's schema, then run it within its timeout."""
+    name = spec.name
+    parsed, problem = parse_arguments(spec, arguments)
+    if problem:
+        return ToolResult(name, False, error=problem, invalid=True)
+    try:
+        async with asyncio.timeout(spec.timeout_seconds):
+            output = await spec.handler(**parsed)
+    except TimeoutError:
+        error = f"{name} took longer than {spec.timeout_seconds:g} s and was stopped."
+        return ToolResult(name, False, error=error, arguments=parsed)
+    except ToolError as failure:
+        return ToolResult(name, False, error=str(failure), arguments=parsed)
+    except Exception as failure:  # a broken tool is reported to the model, never the turn's end
+        log.warning("tool %s failed", name, exc_info=True)
+        error = f"{name} failed ({type(failure).__name__}); try another way or answer without it."
+        return ToolResult(name, False, error=error, arguments=parsed)
+    return ToolResult(name, True, output=output, arguments=parsed)
 
 
 class ToolError(Exception):

@@ -1,0 +1,28 @@
+"""A small MCP server, started by tests/test_mcp_tools.py: an order-status lookup.
+
+`python mcp_order_server.py` serves over stdio; `python mcp_order_server.py http PORT` serves
+streamable HTTP at http://127.0.0.1:PORT/mcp.
+"""
+
+import sys
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+server = MCPServer("orders")
+
+ORDERS = {"A-17": "shipped on 3 March", "B-2": "waiting for stock"}
+
+
+@server.tool(description="The delivery status of an order, by its id (like A-17).")
+def order_status(order_id: str) -> dict:
+    if order_id not in ORDERS:
+        raise ToolError(f"There is no order {order_id}.")
+    return {"order_id": order_id, "status": ORDERS[order_id]}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["http"]:
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run()
