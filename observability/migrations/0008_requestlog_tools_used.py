@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("observability", "0006_requestlog_cache"),
+        ("observability", "0007_user_day_and_week_rollups"),
     ]
 
     operations = [

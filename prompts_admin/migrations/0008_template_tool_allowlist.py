@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("prompts_admin", "0006_group_permissions_across_apps"),
+        ("prompts_admin", "0007_experiment_guard_metric_judge_score"),
     ]
 
     operations = [
