@@ -1,5 +1,6 @@
 // Behaviour htmx does not give us: keyboard shortcuts, clearing the draft only once the server
-// has saved it (and sending it once across reconnects), catching up after a reconnect,
+// has saved it (and sending it once across reconnects), giving it back when a guardrail
+// stopped it, catching up after a reconnect,
 // announcing start and end of a reply, copy buttons, and keeping the latest text in view.
 // No inline scripts: the page must work under a strict Content-Security-Policy.
 (function () {
@@ -178,6 +179,13 @@
         input.value = "";  // the server saved it: only now is the draft safe to drop
         draftId.value = newDraftId();
         stick = true;
+      }
+      const restore = document.getElementById("composer-restore");
+      if (restore.dataset.text) {
+        // Saved but not sent (a guardrail stopped it): back in the composer to rephrase, unless
+        // the user is already typing something else.
+        if (!input.value.trim()) input.value = restore.dataset.text;
+        restore.dataset.text = "";
       }
       const state = document.getElementById("turn-state").dataset.state;
       if (state !== lastState) {
