@@ -167,12 +167,22 @@
       event.detail.socketWrapper.sendImmediately(JSON.stringify({ action: "sync" }), chat);
     });
 
-    function nearBottom() {
-      return messages.scrollHeight - messages.scrollTop - messages.clientHeight < 120;
-    }
-
+    // Follow the newest text while the user is at the bottom; leave them be once they scroll up
+    // to read, even a little, until they come back down. Judged by the direction of the scroll,
+    // not by distance alone, so a frame arriving mid-scroll never pulls them back down.
     let stick = true;
-    chat.addEventListener("htmx:wsBeforeMessage", function () { stick = nearBottom(); });
+    let lastTop = messages.scrollTop;
+    function following() {
+      const top = messages.scrollTop;
+      const gap = messages.scrollHeight - top - messages.clientHeight;
+      if (gap <= 2) stick = true;
+      else if (top < lastTop) stick = false;
+      else if (top > lastTop && gap < 120) stick = true;
+      lastTop = top;
+      return stick;
+    }
+    messages.addEventListener("scroll", following, { passive: true });
+    chat.addEventListener("htmx:wsBeforeMessage", following);
     chat.addEventListener("htmx:wsAfterMessage", function () {
       const ack = document.getElementById("composer-ack").dataset.ack;
       if (ack && ack === draftId.value) {
@@ -195,9 +205,11 @@
       document.title = document.getElementById("conversation-title").textContent + " · Switchboard";
       addCodeCopyButtons(messages);
       if (stick) messages.scrollTop = messages.scrollHeight;
+      lastTop = messages.scrollTop;
     });
 
     messages.scrollTop = messages.scrollHeight;
+    lastTop = messages.scrollTop;
   }
 
   document.addEventListener("DOMContentLoaded", function () {
