@@ -8,6 +8,8 @@ RATELIMIT_FAIL_OPEN (see config/cache_backends.py), so a limit is never silently
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -61,9 +63,36 @@ def wait_seconds(*, scope: str, who: str, tier: str) -> int | None:
         rate=rate_for(scope, tier),
         increment=True,
     )
+    return seconds_left(usage)
+
+
+def seconds_left(usage: dict | None) -> int | None:
+    """None if django-ratelimit's `usage` allows the request, else seconds until it would."""
     if usage is None or not usage["should_limit"]:
         return None
     return max(1, usage["time_left"]) if usage["time_left"] > 0 else UNKNOWN_WAIT_SECONDS
+
+
+def first_exhausted_wait(
+    request: HttpRequest, limits: Iterable[tuple[str, str]], rate: Callable | str
+) -> int:
+    """For a POST the `@ratelimit` decorators refused: seconds until the first exhausted of
+    `limits` ((group, key) pairs, in order) starts afresh. None exhausted means Redis could not
+    count and the policy is to refuse: there is no window to report."""
+    for group, key in limits:
+        usage = get_usage(request, group=group, key=key, rate=rate, method="POST", increment=False)
+        if (wait := seconds_left(usage)) is not None:
+            return wait
+    return UNKNOWN_WAIT_SECONDS
+
+
+def throttled_response(
+    request: HttpRequest, template: str, context: dict, wait: int
+) -> HttpResponse:
+    """A 429 page saying how long to wait, in words (`retry_after`) and in Retry-After."""
+    response = render(request, template, {**context, "retry_after": wait}, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def user_wait_seconds(*, scope: str, user_id: int) -> int | None:
@@ -88,9 +117,7 @@ def request_wait_seconds(request: HttpRequest) -> int | None:
 
 
 def too_many_requests(request: HttpRequest, wait: int) -> HttpResponse:
-    response = render(request, "api/too_many_requests.html", {"retry_after": wait}, status=429)
-    response["Retry-After"] = str(wait)
-    return response
+    return throttled_response(request, "api/too_many_requests.html", {}, wait)
 
 
 def _exempt(request: HttpRequest) -> bool:

@@ -30,6 +30,8 @@ from guardrails.selectors import policy_for
 from prompts_admin.models import PromptTemplate
 
 OVER_BUDGET = "over_budget"
+# What to do next, said with every hard-limit refusal (the chat and the API alike).
+AFTER_HARD_LIMIT = "Send your message again then, or ask an administrator to raise the limit."
 INPUT_TOO_LONG = "input_too_long"
 
 
@@ -115,13 +117,13 @@ def _hard_limit_refusal(limits: Limits, spend: Spend, now: datetime) -> Refusal 
         return Refusal(
             OVER_BUDGET,
             f"You have reached your monthly spending limit of ${limits.monthly_hard_usd}. "
-            f"It resets at {describe_reset(next_month(now), now)}.",
+            f"It resets at {describe_reset(next_month(now), now)}. {AFTER_HARD_LIMIT}",
         )
     if limits.daily_hard_usd is not None and spend.today >= limits.daily_hard_usd:
         return Refusal(
             OVER_BUDGET,
             f"You have reached your daily spending limit of ${limits.daily_hard_usd}. "
-            f"It resets at {describe_reset(next_day(now), now)}.",
+            f"It resets at {describe_reset(next_day(now), now)}. {AFTER_HARD_LIMIT}",
         )
     return None
 

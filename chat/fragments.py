@@ -87,6 +87,12 @@ def composer_ack_html(client_id: str) -> str:
     return f'<div id="composer-ack" data-ack="{escape(client_id)}" hx-swap-oob="true"></div>'
 
 
+def composer_restore_html(text: str) -> str:
+    """Gives the page back a draft that was saved but not sent (a guardrail stopped it), so the
+    user can rephrase it instead of typing it again (chat.js)."""
+    return f'<div id="composer-restore" data-text="{escape(text)}" hx-swap-oob="true"></div>'
+
+
 def error_html(text: str, kind: str = "") -> str:
     """An inline error under the transcript; `kind` (the pipeline's Error.kind) for styling."""
     return render_to_string("chat/_error.html", {"text": text, "kind": kind})

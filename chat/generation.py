@@ -164,6 +164,8 @@ class Generation:
             if event.stage == "input":  # show the user's message as saved but not sent
                 (user_message,) = await in_db_thread(_load_messages)(self.user_message_id)
                 await self._publish(fragments.message_html(user_message, oob=True))
+                if self.turn.text and self.turn.edit_of is None:  # sent from the composer
+                    await self._tell_sender(fragments.composer_restore_html(self.turn.text))
         elif isinstance(event, Notice):
             await self._tell_sender(fragments.notice_html(event.text))
         elif isinstance(event, ToolUse) and self.reply is not None:

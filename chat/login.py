@@ -6,10 +6,10 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
-from django_ratelimit.core import get_usage
 from django_ratelimit.decorators import ratelimit
+
+from api.ratelimits import first_exhausted_wait, throttled_response
 
 USERNAME_KEY = "chat.login._username"
 # The address limit first: when it is exhausted its wait is the answer, whatever username was
@@ -34,19 +34,6 @@ def login(request: HttpRequest) -> HttpResponse:
         # account exists: nothing to guess, nothing to enumerate.
         context = {"form": AuthenticationForm(request), "throttled": True}
         context["next"] = request.POST.get("next", "")
-        context["retry_after"] = retry_after_seconds(request)
-        response = render(request, "registration/login.html", context, status=429)
-        response["Retry-After"] = str(context["retry_after"])
-        return response
+        wait = first_exhausted_wait(request, LIMITS, _login_rate)
+        return throttled_response(request, "registration/login.html", context, wait)
     return LoginView.as_view()(request)
-
-
-def retry_after_seconds(request: HttpRequest) -> int:
-    """Seconds until the first exhausted login limit (address, then username) starts afresh."""
-    for group, key in LIMITS:
-        usage = get_usage(
-            request, group=group, key=key, rate=_login_rate, method="POST", increment=False
-        )
-        if usage and usage["should_limit"]:
-            return max(1, usage["time_left"])
-    return 60  # Redis could not count (fail closed): a minute is an honest guess

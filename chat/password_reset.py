@@ -7,12 +7,11 @@ from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.views import PasswordResetView
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods
-from django_ratelimit.core import get_usage
 from django_ratelimit.decorators import ratelimit
 
+from api.ratelimits import first_exhausted_wait, throttled_response
 from observability.enqueue import enqueue
 
 EMAIL_KEY = "chat.password_reset._email"
@@ -51,19 +50,7 @@ class QueuedPasswordResetForm(PasswordResetForm):
 @ratelimit(group="reset-email", key=EMAIL_KEY, rate=_reset_rate, method="POST", block=False)
 def password_reset(request: HttpRequest) -> HttpResponse:
     if getattr(request, "limited", False):
-        wait = _retry_after_seconds(request)
-        context = {"form": QueuedPasswordResetForm(), "throttled": True, "retry_after": wait}
-        response = render(request, "registration/password_reset_form.html", context, status=429)
-        response["Retry-After"] = str(wait)
-        return response
+        wait = first_exhausted_wait(request, LIMITS, _reset_rate)
+        context = {"form": QueuedPasswordResetForm(), "throttled": True}
+        return throttled_response(request, "registration/password_reset_form.html", context, wait)
     return PasswordResetView.as_view(form_class=QueuedPasswordResetForm)(request)
-
-
-def _retry_after_seconds(request: HttpRequest) -> int:
-    for group, key in LIMITS:
-        usage = get_usage(
-            request, group=group, key=key, rate=_reset_rate, method="POST", increment=False
-        )
-        if usage and usage["should_limit"]:
-            return max(1, usage["time_left"])
-    return 60  # Redis could not count (fail closed)

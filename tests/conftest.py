@@ -78,7 +78,10 @@ def _fresh_shared_state():
 @pytest.fixture(scope="session")
 def simulator_url():
     """One provider simulator for the session; every SDK call of the app goes to it."""
-    with live.simulator(ttft_ms=20, tokens_per_s=200) as url, override_settings(SIMULATOR_URL=url):
+    with (
+        live.simulator(ttft_ms=20, tokens_per_s=200, own_model=live.TITLE_MODEL) as url,
+        override_settings(SIMULATOR_URL=url, CHAT_TITLE_MODEL=live.TITLE_MODEL),
+    ):
         yield url
 
 
@@ -107,6 +110,7 @@ def live_env(django_db_setup, simulator_url) -> dict[str, str]:
     return {
         "DATABASE_URL": url,
         "SIMULATOR_URL": simulator_url,
+        "CHAT_TITLE_MODEL": live.TITLE_MODEL,
         # Emails sent by app processes and the worker land as files tests can read.
         "EMAIL_URL": f"filemail:///{MAIL_DIR}",  # django-environ drops one leading slash
     }
@@ -139,7 +143,13 @@ def _model(name: str, provider: str) -> LanguageModel:
 
 
 @pytest.fixture
-def openai_template(db) -> PromptTemplate:
+def title_model(db) -> LanguageModel:
+    """The model CHAT_TITLE_MODEL names in tests (see tests/live.py): titles are asked of it."""
+    return _model(live.TITLE_MODEL, "openai")
+
+
+@pytest.fixture
+def openai_template(db, title_model) -> PromptTemplate:
     return PromptTemplate.objects.create(
         slug="openai-assistant",
         name="OpenAI assistant",
@@ -150,7 +160,7 @@ def openai_template(db) -> PromptTemplate:
 
 
 @pytest.fixture
-def anthropic_template(db) -> PromptTemplate:
+def anthropic_template(db, title_model) -> PromptTemplate:
     model, _ = LanguageModel.objects.update_or_create(
         name="claude-haiku-4-5",
         defaults={

@@ -14,6 +14,11 @@ import httpx
 from devstack.processes import ROOT
 from devstack.services import free_port, wait_for_port
 
+# CHAT_TITLE_MODEL in every test process. The simulator answers it on its own (--own-model): a
+# title job running in the background never uses up a reply a test scripted for the chat, and
+# a test scripts a title by naming this model.
+TITLE_MODEL = "title-model"
+
 
 def wait_for_http(url: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout

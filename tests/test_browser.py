@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests import browserkit
 from tests.browserkit import PASSWORD, SCREENSHOTS, open_new_chat, sample_until_final, send, visible
+from tests.live import TITLE_MODEL
 
 browser, page = browserkit.browser, browserkit.page  # fixtures
 
@@ -38,7 +39,7 @@ def test_a_reply_streams_token_by_token_and_renders_safe_markdown(
     make_user("alice", PASSWORD)
     simulator.post(
         "/_sim/script",
-        json={"match": "Write a title", "reply": "Markdown sampler", "times": 1},
+        json={"model": TITLE_MODEL, "reply": "Markdown sampler", "times": 1},
     )
     simulator.post(
         "/_sim/script",

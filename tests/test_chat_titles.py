@@ -9,6 +9,7 @@ import pytest
 from chat.models import Conversation, Message
 from chat.tasks import generate_conversation_title
 from chat.titles import TITLE_REQUEST, generate_title
+from tests.live import TITLE_MODEL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,20 +27,39 @@ def _first_exchange(user, template) -> Conversation:
 
 def test_a_title_is_generated_from_the_first_exchange(simulator, openai_template, make_user):
     conversation = _first_exchange(make_user(), openai_template)
-    simulator.post("/_sim/script", json={"match": TITLE_REQUEST, "reply": '"Fresh pasta basics."'})
+    simulator.post("/_sim/script", json={"model": TITLE_MODEL, "reply": '"Fresh pasta basics."'})
 
     assert generate_title(conversation.id) == "Fresh pasta basics"
     conversation.refresh_from_db()
     assert conversation.title == "Fresh pasta basics"
-    sent = simulator.get("/_sim/requests").json()["requests"][-1]["messages"]
-    assert "How do I make fresh pasta?" in sent[-1]["content"]
+    (sent,) = simulator.get("/_sim/requests").json()["requests"]
+    assert sent["model"] == TITLE_MODEL  # CHAT_TITLE_MODEL, not the conversation's model
+    assert sent["messages"][-1]["content"].startswith(TITLE_REQUEST)
+    assert "How do I make fresh pasta?" in sent["messages"][-1]["content"]
+
+
+def test_a_title_job_never_uses_up_a_reply_scripted_for_the_chat(
+    simulator, openai_template, make_user
+):
+    conversation = _first_exchange(make_user(), openai_template)
+    simulator.post("/_sim/script", json={"reply": "Scripted for the chat.", "times": 1})
+
+    title = generate_title(conversation.id)
+
+    assert title and title != "Scripted for the chat"  # the simulator's own answer
+    chat = simulator.post(  # the chat's model still gets the reply scripted for it
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+        headers={"Authorization": "Bearer sk-test"},
+    )
+    assert chat.json()["choices"][0]["message"]["content"] == "Scripted for the chat."
 
 
 def test_a_failing_title_model_leaves_the_conversation_untitled(
     simulator, openai_template, make_user
 ):
     conversation = _first_exchange(make_user(), openai_template)
-    simulator.post("/_sim/script", json={"status": 500, "times": 0})
+    simulator.post("/_sim/script", json={"model": TITLE_MODEL, "status": 500, "times": 0})
 
     assert generate_title(conversation.id) is None
     conversation.refresh_from_db()
@@ -59,7 +79,7 @@ def test_the_celery_task_titles_the_conversation(
     celery_worker, simulator, openai_template, make_user
 ):
     conversation = _first_exchange(make_user(), openai_template)
-    simulator.post("/_sim/script", json={"match": TITLE_REQUEST, "reply": "Pasta from scratch"})
+    simulator.post("/_sim/script", json={"model": TITLE_MODEL, "reply": "Pasta from scratch"})
     generate_conversation_title.delay(str(conversation.id))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

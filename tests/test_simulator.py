@@ -22,6 +22,7 @@ from gateway.simulator.replies import count_tokens, default_reply, split_tokens
 REPO_ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "How do I bake sourdough bread at home?"
 USER = [{"role": "user", "content": QUESTION}]
+OWN_MODEL = "background-model"
 
 
 @functools.cache
@@ -56,6 +57,7 @@ def sim_url() -> Iterator[str]:
     # No default delays, so tests only pay for the timing they ask for per request.
     port = _free_port()
     args = ["--port", str(port), "--ttft-ms", "0", "--tokens-per-s", "0", "--seed", "0"]
+    args += ["--own-model", OWN_MODEL]
     proc = subprocess.Popen([sys.executable, "-m", "gateway.simulator", *args], cwd=REPO_ROOT)
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -592,6 +594,20 @@ def test_script_model_filter_and_journal_filter(sim_url: str, oai: openai.OpenAI
         _http().get(f"{sim_url}/_sim/requests", params={"model": "gpt-4o-mini"}).json()["requests"]
     )
     assert ok["status"] == "completed" and ok["fault"] is None
+
+
+def test_an_own_model_takes_only_script_entries_that_name_it(
+    sim_url: str, oai: openai.OpenAI
+) -> None:
+    _script(sim_url, reply="Scripted for the chat.", times=0)
+    _script(sim_url, model=OWN_MODEL, reply="Scripted for the background job.")
+
+    def answer(model: str) -> str:
+        return oai.chat.completions.create(model=model, messages=USER).choices[0].message.content
+
+    assert answer(OWN_MODEL) == "Scripted for the background job."
+    assert answer(OWN_MODEL) == default_reply(0, OWN_MODEL, QUESTION)  # not the chat's entry
+    assert answer("gpt-4o-mini") == "Scripted for the chat."
 
 
 def test_stall_delays_the_tokens_after_n(sim_url: str, oai: openai.OpenAI) -> None:

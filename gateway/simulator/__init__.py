@@ -14,6 +14,8 @@ Per-request knobs, as script entry keys (``POST /_sim/script``) or ``X-Sim-*`` h
 - reply may contain "{{system}}": it is replaced by the request's system prompt (a leaking model).
 - script only: match (substring of the last user message), model (exact id), times
   (uses; 1 by default, 0 = forever). The first matching entry wins.
+- ``--own-model NAME`` (CLI, repeatable): requests for NAME use only entries whose ``model``
+  is NAME, else the default reply; the tests give the conversation-title model its own.
 
 ``GET /_sim/requests[?model=X]`` lists requests with their ``fault`` and ``status``.
 """

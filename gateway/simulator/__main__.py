@@ -20,12 +20,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tokens-per-s", type=float, default=40.0, help="token rate; <= 0 means no delay"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the default replies")
+    parser.add_argument(
+        "--own-model",
+        action="append",
+        default=[],
+        help="a model only script entries naming it apply to (repeatable), e.g. the title model",
+    )
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
     defaults = SimulatorDefaults(
-        ttft_ms=args.ttft_ms, tokens_per_s=args.tokens_per_s, seed=args.seed
+        ttft_ms=args.ttft_ms,
+        tokens_per_s=args.tokens_per_s,
+        seed=args.seed,
+        own_models=frozenset(args.own_model),
     )
     runner = await start_server(defaults, args.host, args.port)
     stop = asyncio.Event()

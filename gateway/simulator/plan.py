@@ -48,6 +48,9 @@ class SimulatorDefaults:
     ttft_ms: int = 250
     tokens_per_s: float = 40.0
     seed: int = 0
+    # Models that answer on their own: only script entries naming them apply to their requests.
+    # A background job calling such a model never uses up a reply scripted for someone else.
+    own_models: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -196,10 +199,10 @@ class ScriptEntry:
     times: int  # uses left; 0 means forever
     model: str | None = None
 
-    def matches(self, user_text: str, model: str) -> bool:
-        return (self.match is None or self.match in user_text) and (
-            self.model is None or self.model == model
-        )
+    def matches(self, user_text: str, model: str, *, named_only: bool = False) -> bool:
+        """`named_only`: the entry must name `model` (an own model of the simulator)."""
+        model_ok = self.model == model if named_only else self.model in (None, model)
+        return model_ok and (self.match is None or self.match in user_text)
 
 
 class ScriptStore:
@@ -223,8 +226,10 @@ class ScriptStore:
         self._entries.clear()
         return cleared
 
-    def take(self, user_text: str, model: str) -> ScriptEntry | None:
-        entry = next((e for e in self._entries if e.matches(user_text, model)), None)
+    def take(self, user_text: str, model: str, *, named_only: bool = False) -> ScriptEntry | None:
+        entry = next(
+            (e for e in self._entries if e.matches(user_text, model, named_only=named_only)), None
+        )
         if entry is not None and entry.times > 0:
             entry.times -= 1
             if entry.times == 0:
@@ -249,7 +254,7 @@ def resolve_plan(
     use up a script entry.
     """
     header_layer = overrides_from_headers(headers)
-    entry = script.take(user_text, model)
+    entry = script.take(user_text, model, named_only=model in defaults.own_models)
     merged = header_layer.over(entry.overrides) if entry else header_layer
     calls = tuple(
         dataclasses.replace(call, id=call.id or f"call_{uuid.uuid4().hex[:20]}")

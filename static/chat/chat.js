@@ -1,5 +1,6 @@
 // Behaviour htmx does not give us: keyboard shortcuts, clearing the draft only once the server
-// has saved it (and sending it once across reconnects), catching up after a reconnect,
+// has saved it (and sending it once across reconnects), giving it back when a guardrail
+// stopped it, catching up after a reconnect,
 // announcing start and end of a reply, copy buttons, and keeping the latest text in view.
 // No inline scripts: the page must work under a strict Content-Security-Policy.
 (function () {
@@ -166,18 +167,35 @@
       event.detail.socketWrapper.sendImmediately(JSON.stringify({ action: "sync" }), chat);
     });
 
-    function nearBottom() {
-      return messages.scrollHeight - messages.scrollTop - messages.clientHeight < 120;
-    }
-
+    // Follow the newest text while the user is at the bottom; leave them be once they scroll up
+    // to read, even a little, until they come back down. Judged by the direction of the scroll,
+    // not by distance alone, so a frame arriving mid-scroll never pulls them back down.
     let stick = true;
-    chat.addEventListener("htmx:wsBeforeMessage", function () { stick = nearBottom(); });
+    let lastTop = messages.scrollTop;
+    function following() {
+      const top = messages.scrollTop;
+      const gap = messages.scrollHeight - top - messages.clientHeight;
+      if (gap <= 2) stick = true;
+      else if (top < lastTop) stick = false;
+      else if (top > lastTop && gap < 120) stick = true;
+      lastTop = top;
+      return stick;
+    }
+    messages.addEventListener("scroll", following, { passive: true });
+    chat.addEventListener("htmx:wsBeforeMessage", following);
     chat.addEventListener("htmx:wsAfterMessage", function () {
       const ack = document.getElementById("composer-ack").dataset.ack;
       if (ack && ack === draftId.value) {
         input.value = "";  // the server saved it: only now is the draft safe to drop
         draftId.value = newDraftId();
         stick = true;
+      }
+      const restore = document.getElementById("composer-restore");
+      if (restore.dataset.text) {
+        // Saved but not sent (a guardrail stopped it): back in the composer to rephrase, unless
+        // the user is already typing something else.
+        if (!input.value.trim()) input.value = restore.dataset.text;
+        restore.dataset.text = "";
       }
       const state = document.getElementById("turn-state").dataset.state;
       if (state !== lastState) {
@@ -187,9 +205,11 @@
       document.title = document.getElementById("conversation-title").textContent + " · Switchboard";
       addCodeCopyButtons(messages);
       if (stick) messages.scrollTop = messages.scrollHeight;
+      lastTop = messages.scrollTop;
     });
 
     messages.scrollTop = messages.scrollHeight;
+    lastTop = messages.scrollTop;
   }
 
   document.addEventListener("DOMContentLoaded", function () {
