@@ -27,7 +27,41 @@ class Rule:
     def search(self, text: str, present: frozenset[str] | None = None) -> bool:
         if present is None:
             present = frozenset(t for t in self.triggers if t in text)
-        return not present.isdisjoint(self.triggers) and bool(self.pattern.search(text))
+        found = present.intersection(self.triggers)
+        if not found:
+            return False
+        if len(text) <= 4 * _REACH:
+            return bool(self.pattern.search(text))
+        return any(self.pattern.search(text, lo, hi) for lo, hi in _windows(text, found))
+
+
+# How far from its trigger a rule's match can reach (the longest rule spans about 260
+# characters). On a long message the rule is run only in these windows around its triggers.
+_REACH = 300
+
+
+def _windows(text: str, triggers: frozenset[str]) -> list[tuple[int, int]]:
+    """Merged spans of _REACH characters either side of every trigger occurrence; a span ends
+    after a whole word, so that a word cut in two cannot end a match."""
+    spots = []
+    for trigger in triggers:
+        at = text.find(trigger)
+        while at != -1:
+            spots.append((max(0, at - _REACH), at + len(trigger) + _REACH))
+            at = text.find(trigger, at + 1)
+    spots.sort()
+    merged: list[list[int]] = []
+    for lo, hi in spots:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    windows = []
+    for lo, hi in merged:
+        while hi < len(text) and text[hi].isalnum():
+            hi += 1
+        windows.append((lo, min(hi, len(text))))
+    return windows
 
 
 def _rule(name: str, weight: float, pattern: str, *, triggers: tuple[str, ...]) -> Rule:
@@ -159,6 +193,8 @@ _SQUEEZED = (
     ),
     ("reveal_system_prompt", re.compile(r"(?:reveal|show|print|repeat)(?:me)?yoursystemprompt")),
 )
+# Every squeezed phrase contains one of these: most texts skip the patterns.
+_SQUEEZED_TRIGGERS = ("ignor", "disregard", "forget", "yoursystemprompt")
 
 # Encoded text is suspicious only when what it hides is.
 _ENCODED_BONUS = 0.05
@@ -174,8 +210,11 @@ def heuristic_hits(readings: Readings) -> dict[str, float]:
                 hits[rule.name] = rule.weight
                 if reading != "text":
                     hits[f"obfuscated_{reading}"] = min(1.0, rule.weight + _ENCODED_BONUS)
+    squeezed = readings.squeezed
+    if not any(t in squeezed for t in _SQUEEZED_TRIGGERS):
+        return hits
     for name, pattern in _SQUEEZED:
-        if pattern.search(readings.squeezed):
+        if pattern.search(squeezed):
             hits.setdefault(name, 0.9)
             if name not in _plain_hits(readings.canonical):
                 hits["obfuscated_spacing"] = 0.95

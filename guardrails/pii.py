@@ -162,9 +162,21 @@ class Detector:
     # Also try the tail of a failing match, group by group: a phone number written right after
     # a postcode or house number ("61487 416 60 039") is read as one run of digit groups.
     shrink: bool = False
+    # A cheap pattern every match contains, and how far before it a match can start: the full
+    # pattern then runs from there only (and not at all without a hit).
+    anchor: re.Pattern | None = None
+    lead: int = 0
 
     def applies(self, text: str, has_digit: bool) -> bool:
         return any((t in text) if t else has_digit for t in self.needs)
+
+    def finditer(self, text: str) -> Iterator[re.Match]:
+        start = 0
+        if self.anchor is not None:
+            if (hit := self.anchor.search(text)) is None:
+                return iter(())
+            start = max(0, hit.start() - self.lead)
+        return self.pattern.finditer(text, start)
 
     def candidates(self, match: re.Match) -> Iterator[re.Match]:
         yield match
@@ -180,6 +192,8 @@ _GROUP_GAP = re.compile(r"[\s.-]+")
 
 
 # Order matters: an earlier finding claims its characters (a card is not also a phone number).
+# Patterns begin with a literal or a character class, lookbehinds after it: the regex engine then
+# skips ahead to candidate characters instead of trying every position of a long message.
 DETECTORS: tuple[Detector, ...] = (
     Detector(
         "PRIVATE_KEY",
@@ -190,7 +204,7 @@ DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "AWS_ACCESS_KEY",
-        re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+        re.compile(r"(?:AKIA|ASIA|ABIA|ACCA)(?<!\w[A-Z]{4})[0-9A-Z]{16}\b"),
         needs=("AKIA", "ASIA", "ABIA", "ACCA"),
     ),
     Detector(
@@ -211,7 +225,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "GITHUB_TOKEN",
         re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}\b"),
-        needs=("gh", "github_pat_"),
+        needs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
     Detector(
         "EMAIL",
@@ -219,23 +233,27 @@ DETECTORS: tuple[Detector, ...] = (
             r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
         ),
         needs=("@",),
+        anchor=re.compile("@"),
+        lead=65,
     ),
     Detector(
         "IBAN",
         re.compile(r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
         _iban,
+        anchor=re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)"),
+        lead=2,
     ),
-    Detector("CREDIT_CARD", re.compile(r"(?<![\d.+-])\d(?:[ -]?\d){11,18}(?!\d|[.-]\d)"), _card),
+    Detector("CREDIT_CARD", re.compile(r"\d(?<![\d.+-]\d)(?:[ -]?\d){11,18}(?!\d|[.-]\d)"), _card),
     Detector(
         "US_SSN",
         re.compile(
-            r"(?<![\d-])(?P<area>\d{3})(?P<sep>[- ])(?P<group>\d{2})(?P=sep)(?P<serial>\d{4})(?![\d-])"
+            r"(?P<area>\d(?<![\d-]\d)\d\d)(?P<sep>[- ])(?P<group>\d{2})(?P=sep)(?P<serial>\d{4})(?![\d-])"
         ),
         _ssn,
     ),
     Detector(
         "IP_ADDRESS",
-        re.compile(r"(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d|\.\d)"),
+        re.compile(r"\d(?<![\d.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d|\.\d)"),
         _ip,
         needs=(".",),
     ),
@@ -249,7 +267,8 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "PHONE",
         re.compile(
-            r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]?\d{2,5}){1,4}"
+            r"[+(\d](?<![\w+][+(\d])(?:(?<=\+)\d{1,3}[\s.-]?(?:\(\d{1,5}\)[\s.-]?)?\d{2,5}"
+            r"|(?<=\()\d{1,5}\)[\s.-]?\d{2,5}|(?<=\d)\d{1,4})(?:[\s.-]?\d{2,5}){1,4}"
             r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?![\w])"
         ),
         _phone,
@@ -276,7 +295,7 @@ def find_pii(text: str, *, types: frozenset[str] | None = None) -> list[Finding]
             continue
         if not detector.applies(text, has_digit):
             continue
-        for found in detector.pattern.finditer(text):
+        for found in detector.finditer(text):
             for match in detector.candidates(found):
                 start, end = match.span()
                 if any(start < e and s < end for s, e in claimed) or not detector.valid(match):
