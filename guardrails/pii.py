@@ -260,7 +260,10 @@ DETECTORS: tuple[Detector, ...] = (
     # IPv6: any run of hex digits and colons with two colons or more, then `ipaddress` decides.
     Detector(
         "IP_ADDRESS",
-        re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![\w:])"),
+        re.compile(
+            r"[0-9A-Fa-f:](?<![\w:][0-9A-Fa-f:])(?:(?<=:)|[0-9A-Fa-f]{0,3}:)"
+            r"[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![\w:])"
+        ),
         _ip,
         needs=(":",),
     ),

@@ -71,7 +71,11 @@ def _fold_models(features, labels, strata, c: float, seed: int):
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     held_out = np.zeros(len(labels))
     models = []
-    for fit_rows, validation_rows in folds.split(features, strata):
+    # A source with fewer rows of a label than folds (a few reviewed blocks) is stratified by
+    # label alone.
+    sizes = np.bincount(strata)
+    split_by = np.where(sizes[strata] < FOLDS, labels, strata + 2)
+    for fit_rows, validation_rows in folds.split(features, split_by):
         model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
         model.fit(features[fit_rows], labels[fit_rows])
         held_out[validation_rows] = model.decision_function(features[validation_rows])
