@@ -23,6 +23,9 @@ class Rule:
     # Substrings one of which any match contains: a plain `in` test skips most rules on most
     # texts, which is what keeps a 4,000-character message well under a millisecond.
     triggers: tuple[str, ...]
+    # The longest match the pattern is written for: on a long message the rule runs only within
+    # this many characters either side of its triggers.
+    reach: int = 150
 
     def search(self, text: str, present: frozenset[str] | None = None) -> bool:
         if present is None:
@@ -30,24 +33,20 @@ class Rule:
         found = present.intersection(self.triggers)
         if not found:
             return False
-        if len(text) <= 4 * _REACH:
+        if len(text) <= 4 * self.reach:
             return bool(self.pattern.search(text))
-        return any(self.pattern.search(text, lo, hi) for lo, hi in _windows(text, found))
+        windows = _windows(text, found, self.reach)
+        return any(self.pattern.search(text, lo, hi) for lo, hi in windows)
 
 
-# How far from its trigger a rule's match can reach (the longest rule spans about 260
-# characters). On a long message the rule is run only in these windows around its triggers.
-_REACH = 300
-
-
-def _windows(text: str, triggers: frozenset[str]) -> list[tuple[int, int]]:
-    """Merged spans of _REACH characters either side of every trigger occurrence; a span ends
+def _windows(text: str, triggers: frozenset[str], reach: int) -> list[tuple[int, int]]:
+    """Merged spans of `reach` characters either side of every trigger occurrence; a span ends
     after a whole word, so that a word cut in two cannot end a match."""
     spots = []
     for trigger in triggers:
         at = text.find(trigger)
         while at != -1:
-            spots.append((max(0, at - _REACH), at + len(trigger) + _REACH))
+            spots.append((max(0, at - reach), at + len(trigger) + reach))
             at = text.find(trigger, at + 1)
     spots.sort()
     merged: list[list[int]] = []
@@ -64,8 +63,10 @@ def _windows(text: str, triggers: frozenset[str]) -> list[tuple[int, int]]:
     return windows
 
 
-def _rule(name: str, weight: float, pattern: str, *, triggers: tuple[str, ...]) -> Rule:
-    return Rule(name, weight, re.compile(pattern), triggers)
+def _rule(
+    name: str, weight: float, pattern: str, *, triggers: tuple[str, ...], reach: int = 150
+) -> Rule:
+    return Rule(name, weight, re.compile(pattern), triggers, reach)
 
 
 RULES: tuple[Rule, ...] = (
@@ -110,6 +111,7 @@ RULES: tuple[Rule, ...] = (
         0.9,
         r"\b(?:text|words|everything)\s+above\b.*\b(?:verbatim|repeat|print)\b",
         triggers=("above",),
+        reach=2000,  # ".*" to the end of the line
     ),
     _rule(
         "role_hijack",
@@ -122,6 +124,7 @@ RULES: tuple[Rule, ...] = (
         0.95,
         r"\b(?:dan|do anything now|developer mode|jailbreak|jailbroken|aim|stan|dude mode|evil confidant|unfiltered ai)\b.{0,200}\b(?:no|without|any|free of)\s+(?:restrictions|limitations|filters|rules|guidelines|censorship)",
         triggers=("restriction", "limitation", "filter", "rules", "guideline", "censor"),
+        reach=320,
     ),
     _rule(
         "no_restrictions",
@@ -152,6 +155,7 @@ RULES: tuple[Rule, ...] = (
         0.75,
         r"\bfrom (?:now on|this moment onward)\b.{0,60}\b(?:no longer|not) (?:respond|answer|act)\b.{0,20}\bas (?:chatgpt|an ai|yourself|claude)",
         triggers=("from now on", "from this moment"),
+        reach=200,
     ),
     _rule(
         "new_task",
@@ -203,6 +207,7 @@ _ENCODED_BONUS = 0.05
 def heuristic_hits(readings: Readings) -> dict[str, float]:
     """Rule name → weight, for every rule that fires on any reading (encoded readings noted)."""
     hits: dict[str, float] = {}
+    plain: set[str] = set()  # rule names that fire on the canonical text itself
     for reading, text in readings.for_patterns():
         present = frozenset(t for t in _ALL_TRIGGERS if t in text)
         for rule in RULES:
@@ -210,16 +215,14 @@ def heuristic_hits(readings: Readings) -> dict[str, float]:
                 hits[rule.name] = rule.weight
                 if reading != "text":
                     hits[f"obfuscated_{reading}"] = min(1.0, rule.weight + _ENCODED_BONUS)
+        if reading == "text":  # always the first reading
+            plain = set(hits)
     squeezed = readings.squeezed
     if not any(t in squeezed for t in _SQUEEZED_TRIGGERS):
         return hits
     for name, pattern in _SQUEEZED:
         if pattern.search(squeezed):
             hits.setdefault(name, 0.9)
-            if name not in _plain_hits(readings.canonical):
+            if name not in plain:
                 hits["obfuscated_spacing"] = 0.95
     return hits
-
-
-def _plain_hits(text: str) -> set[str]:
-    return {rule.name for rule in RULES if rule.search(text)}
