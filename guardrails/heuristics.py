@@ -163,7 +163,26 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:new (?:task|instructions?)|instead,? (?:you (?:must|will|should)|do the following))\s*:",
         triggers=("new task", "new instruction", "instead"),
     ),
+    _rule(
+        "role_hijack",
+        0.85,
+        r"\b(?:pretend|imagine|stell dir vor)\b,?\s+(?:that\s+|dass\s+)?(?:you are|you're|du bist|du wärst)\s+"
+        r"(?:an?\s+|eine?\s+)?(?:evil|böse|malicious|unrestricted|unfiltered|uncensored)",
+        triggers=("pretend", "imagine", "stell dir vor"),
+    ),
     # German, French, Spanish phrasings of the override.
+    _rule(
+        "override_instructions",
+        0.9,
+        r"\b(?:obigen|vorherigen|bisherigen|vorangegangenen)\b.{0,40}\b(?:ignorieren|vergessen)\b",
+        triggers=("ignorieren", "vergessen"),
+    ),
+    _rule(
+        "override_instructions",
+        0.8,
+        r"\b(?:olvidar?|oublie[rz]?)\s+(?:todo|tout)\b",
+        triggers=("olvida", "oublie"),
+    ),
     _rule(
         "override_instructions",
         0.95,
