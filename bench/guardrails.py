@@ -29,6 +29,8 @@ from guardrails.training import evaldata_dir, read_labelled
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = RESULTS_DIR / "guardrails.json"
 BENIGN_MENTIONS = ROOT / "bench" / "data" / "guardrails_benign_mentions.jsonl"
+# Written by the project: dates, times, versions, prices, order / serial / tracking numbers.
+PII_FREE_NUMBERS = ROOT / "bench" / "data" / "pii_free_numbers.jsonl"
 THRESHOLD = 0.5  # the policy default
 LENGTH_BUCKETS = ((0, 300), (300, 1000), (1000, 3000), (3000, 10**9))
 # Presidio's span types that are structured (checkable) PII, and ours that count as a hit.
@@ -208,7 +210,15 @@ def pii_results(data: Path) -> dict:
             "texts_with_a_finding": sum(bool(find_pii(t)) for t in pii_free),
             "findings_by_type": dict(flagged_free),
         },
+        "pii_free_numbers": pii_free_numbers_results(),
     }
+
+
+def pii_free_numbers_results() -> dict:
+    texts = [json.loads(line)["text"] for line in PII_FREE_NUMBERS.open()]
+    flagged = {t: [f"{f.type}: {f.value}" for f in find_pii(t)] for t in texts}
+    flagged = {t: found for t, found in flagged.items() if found}
+    return {"texts_with_a_finding": wilson(len(flagged), len(texts)), "flagged": flagged}
 
 
 def _long_input(rng: random.Random, base: list[str]) -> str:

@@ -23,15 +23,50 @@ class Rule:
     # Substrings one of which any match contains: a plain `in` test skips most rules on most
     # texts, which is what keeps a 4,000-character message well under a millisecond.
     triggers: tuple[str, ...]
+    # The longest match the pattern is written for: on a long message the rule runs only within
+    # this many characters either side of its triggers.
+    reach: int = 150
 
     def search(self, text: str, present: frozenset[str] | None = None) -> bool:
         if present is None:
             present = frozenset(t for t in self.triggers if t in text)
-        return not present.isdisjoint(self.triggers) and bool(self.pattern.search(text))
+        found = present.intersection(self.triggers)
+        if not found:
+            return False
+        if len(text) <= 4 * self.reach:
+            return bool(self.pattern.search(text))
+        windows = _windows(text, found, self.reach)
+        return any(self.pattern.search(text, lo, hi) for lo, hi in windows)
 
 
-def _rule(name: str, weight: float, pattern: str, *, triggers: tuple[str, ...]) -> Rule:
-    return Rule(name, weight, re.compile(pattern), triggers)
+def _windows(text: str, triggers: frozenset[str], reach: int) -> list[tuple[int, int]]:
+    """Merged spans of `reach` characters either side of every trigger occurrence; a span ends
+    after a whole word, so that a word cut in two cannot end a match."""
+    spots = []
+    for trigger in triggers:
+        at = text.find(trigger)
+        while at != -1:
+            spots.append((max(0, at - reach), at + len(trigger) + reach))
+            at = text.find(trigger, at + 1)
+    spots.sort()
+    merged: list[list[int]] = []
+    for lo, hi in spots:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    windows = []
+    for lo, hi in merged:
+        while hi < len(text) and text[hi].isalnum():
+            hi += 1
+        windows.append((lo, min(hi, len(text))))
+    return windows
+
+
+def _rule(
+    name: str, weight: float, pattern: str, *, triggers: tuple[str, ...], reach: int = 150
+) -> Rule:
+    return Rule(name, weight, re.compile(pattern), triggers, reach)
 
 
 RULES: tuple[Rule, ...] = (
@@ -76,6 +111,7 @@ RULES: tuple[Rule, ...] = (
         0.9,
         r"\b(?:text|words|everything)\s+above\b.*\b(?:verbatim|repeat|print)\b",
         triggers=("above",),
+        reach=2000,  # ".*" to the end of the line
     ),
     _rule(
         "role_hijack",
@@ -88,6 +124,7 @@ RULES: tuple[Rule, ...] = (
         0.95,
         r"\b(?:dan|do anything now|developer mode|jailbreak|jailbroken|aim|stan|dude mode|evil confidant|unfiltered ai)\b.{0,200}\b(?:no|without|any|free of)\s+(?:restrictions|limitations|filters|rules|guidelines|censorship)",
         triggers=("restriction", "limitation", "filter", "rules", "guideline", "censor"),
+        reach=320,
     ),
     _rule(
         "no_restrictions",
@@ -118,6 +155,7 @@ RULES: tuple[Rule, ...] = (
         0.75,
         r"\bfrom (?:now on|this moment onward)\b.{0,60}\b(?:no longer|not) (?:respond|answer|act)\b.{0,20}\bas (?:chatgpt|an ai|yourself|claude)",
         triggers=("from now on", "from this moment"),
+        reach=200,
     ),
     _rule(
         "new_task",
@@ -125,7 +163,26 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:new (?:task|instructions?)|instead,? (?:you (?:must|will|should)|do the following))\s*:",
         triggers=("new task", "new instruction", "instead"),
     ),
+    _rule(
+        "role_hijack",
+        0.85,
+        r"\b(?:pretend|imagine|stell dir vor)\b,?\s+(?:that\s+|dass\s+)?(?:you are|you're|du bist|du wärst)\s+"
+        r"(?:an?\s+|eine?\s+)?(?:evil|böse|malicious|unrestricted|unfiltered|uncensored)",
+        triggers=("pretend", "imagine", "stell dir vor"),
+    ),
     # German, French, Spanish phrasings of the override.
+    _rule(
+        "override_instructions",
+        0.9,
+        r"\b(?:obigen|vorherigen|bisherigen|vorangegangenen)\b.{0,40}\b(?:ignorieren|vergessen)\b",
+        triggers=("ignorieren", "vergessen"),
+    ),
+    _rule(
+        "override_instructions",
+        0.8,
+        r"\b(?:olvidar?|oublie[rz]?)\s+(?:todo|tout)\b",
+        triggers=("olvida", "oublie"),
+    ),
     _rule(
         "override_instructions",
         0.95,
@@ -159,6 +216,8 @@ _SQUEEZED = (
     ),
     ("reveal_system_prompt", re.compile(r"(?:reveal|show|print|repeat)(?:me)?yoursystemprompt")),
 )
+# Every squeezed phrase contains one of these: most texts skip the patterns.
+_SQUEEZED_TRIGGERS = ("ignor", "disregard", "forget", "yoursystemprompt")
 
 # Encoded text is suspicious only when what it hides is.
 _ENCODED_BONUS = 0.05
@@ -167,6 +226,7 @@ _ENCODED_BONUS = 0.05
 def heuristic_hits(readings: Readings) -> dict[str, float]:
     """Rule name → weight, for every rule that fires on any reading (encoded readings noted)."""
     hits: dict[str, float] = {}
+    plain: set[str] = set()  # rule names that fire on the canonical text itself
     for reading, text in readings.for_patterns():
         present = frozenset(t for t in _ALL_TRIGGERS if t in text)
         for rule in RULES:
@@ -174,13 +234,14 @@ def heuristic_hits(readings: Readings) -> dict[str, float]:
                 hits[rule.name] = rule.weight
                 if reading != "text":
                     hits[f"obfuscated_{reading}"] = min(1.0, rule.weight + _ENCODED_BONUS)
+        if reading == "text":  # always the first reading
+            plain = set(hits)
+    squeezed = readings.squeezed
+    if not any(t in squeezed for t in _SQUEEZED_TRIGGERS):
+        return hits
     for name, pattern in _SQUEEZED:
-        if pattern.search(readings.squeezed):
+        if pattern.search(squeezed):
             hits.setdefault(name, 0.9)
-            if name not in _plain_hits(readings.canonical):
+            if name not in plain:
                 hits["obfuscated_spacing"] = 0.95
     return hits
-
-
-def _plain_hits(text: str) -> set[str]:
-    return {rule.name for rule in RULES if rule.search(text)}

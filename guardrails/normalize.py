@@ -27,12 +27,15 @@ _INVISIBLE = dict.fromkeys(
     ]
 )
 _TAG_CHARS = re.compile("[\U000e0000-\U000e007f]")
+# The same characters as one class: a search tells in one C pass whether there is work to do.
+_ANY_INVISIBLE = re.compile("[" + "".join(map(chr, _INVISIBLE)) + "\U000e0000-\U000e007f]")
 
 # Cyrillic and Greek letters that look like Latin ones; NFKC leaves them alone.
 _HOMOGLYPHS = str.maketrans(
     "аеорсухіјѕԁɡһӏոԛԝаАВЕКМНОРСТХУІЈЅԌαβεικνορτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
     "aeopcyxijsdghlnqwaabekmhopctxyijsgabeiknoptuxabezhikmnoptyx",
 )
+_ANY_HOMOGLYPH = re.compile("[" + "".join(sorted({chr(c) for c in _HOMOGLYPHS})) + "]")
 _LEET = str.maketrans("0134578@$|!", "oieastbasil")
 _NOT_LETTERS = re.compile(r"[\W\d_]+")
 # Standard and URL-safe alphabets in one pass; URL-safe runs are mapped back before decoding.
@@ -42,6 +45,7 @@ _HEX = re.compile(
     r"(?<![0-9A-Za-z])(?:(?:\\x|0x)?[0-9a-fA-F]{2}){8,}(?![0-9A-Za-z])"
     r"|(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}[\s:,]){7,}[0-9a-fA-F]{2}(?![0-9A-Za-z])"
 )
+_SPACED_HEX = re.compile(r"[0-9a-fA-F]{2}(?:[\s:,]+[0-9a-fA-F]{2}){3}[\s:,]")
 _MAX_PAYLOADS = 8
 _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -59,7 +63,7 @@ _ROT13_HINTS = tuple(
 
 def strip_invisible(text: str) -> str:
     """Remove characters that render as nothing: safe to apply to what goes to the provider."""
-    if text.isascii():  # every invisible character is outside ASCII
+    if text.isascii() or not _ANY_INVISIBLE.search(text):  # all of them are outside ASCII
         return text
     return _TAG_CHARS.sub("", text.translate(_INVISIBLE))
 
@@ -68,23 +72,26 @@ def canonical(text: str) -> str:
     """NFKC, invisible characters removed, homoglyphs mapped to Latin, case folded."""
     if text.isascii():  # nothing to fold but case
         return text.lower()
-    text = unicodedata.normalize("NFKC", strip_invisible(text))
-    return text.casefold().translate(_HOMOGLYPHS)
+    text = strip_invisible(text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    text = text.casefold()
+    return text.translate(_HOMOGLYPHS) if _ANY_HOMOGLYPH.search(text) else text
 
 
 def deleet(text: str) -> str:
     return text.translate(_LEET)
 
 
-# Deletes every ASCII character that is not a letter; str.translate does this in one C pass.
-_DROP_NON_LETTERS = dict.fromkeys(i for i in range(128) if not chr(i).isalpha())
+# Every ASCII byte that is not a letter: bytes.translate deletes them in one C pass (UTF-8 keeps
+# non-ASCII characters in bytes ≥ 0x80, so it is safe on any text).
+_ASCII_NON_LETTERS = bytes(i for i in range(128) if not chr(i).isalpha())
 
 
 def letters_only(text: str) -> str:
     """'I-g n.o r e' → 'ignore': defeats spacing and punctuation inserted between letters."""
-    if text.isascii():
-        return text.translate(_DROP_NON_LETTERS)
-    return _NOT_LETTERS.sub("", text)
+    squeezed = text.encode().translate(None, _ASCII_NON_LETTERS).decode()
+    return squeezed if squeezed.isascii() else _NOT_LETTERS.sub("", squeezed)
 
 
 def _printable(raw: bytes) -> str | None:
@@ -121,8 +128,9 @@ def decoded_payloads(text: str) -> list[str]:
         for match in _BASE64.finditer(token):
             if (plain := _decoded(match.group())) and plain not in found:
                 found.append(plain)
-    # Spaced-out hex ("69 67 6e ...") is many two-character tokens; otherwise long tokens only.
-    spaced = lengths.count(2) >= 8
+    # Spaced-out hex ("69 67 6e ...") is a run of hex pairs; otherwise long tokens only. The
+    # full pattern over a whole message costs several times the quick test for such a run.
+    spaced = lengths.count(2) >= 8 and _SPACED_HEX.search(text) is not None
     hex_text = text if spaced else " ".join(long_tokens)
     for match in _HEX.finditer(hex_text):
         digits = re.sub(r"\\x|0x|[\s:,]", "", match.group())

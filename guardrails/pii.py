@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -80,22 +80,72 @@ _NOT_PHONE = re.compile(
 )
 
 
+def _parsed(candidate: str, regions: tuple[str | None, ...]) -> list[phonenumbers.PhoneNumber]:
+    numbers = []
+    for region in regions:
+        try:
+            numbers.append(phonenumbers.parse(candidate, region))
+        except phonenumbers.NumberParseException:
+            continue
+    return numbers
+
+
+# Words that say the number next to them is a phone number ("Phone: 467 3395", "… -Fax").
+_PHONE_CONTEXT = re.compile(
+    r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|call(?:ed|ing)?|ring|text|sms|whatsapp|"
+    r"contact|reach|dial|desk|office|home|work|answering|message|voicemail|hotline)\b"
+)
+_CONTEXT_BEFORE, _CONTEXT_AFTER = 40, 12
+# Labels of other numbers that plans happen to allow as phone numbers ("order 2024 5561 8890").
+_OTHER_NUMBER = re.compile(
+    r"(?i)\b(?:order|invoice|inv|ticket|tracking|serial|sn|reference|ref|part|case|account|lot|"
+    r"isbn|sku|model|version|build|id)\b"
+)
+_OTHER_BEFORE = 30
+# Written the way only phone numbers are: international "+", an extension, or "(area)".
+_PHONE_NOTATION = re.compile(r"^[+(]|\d\s?(?:x|ext\.?)\s?\d+$", re.IGNORECASE)
+
+
+def _phone_context(match: re.Match) -> bool:
+    text, (start, end) = match.string, match.span()
+    return bool(
+        _PHONE_CONTEXT.search(text, max(0, start - _CONTEXT_BEFORE), start)
+        or _PHONE_CONTEXT.search(text, end, end + _CONTEXT_AFTER)
+    )
+
+
+def _labelled_otherwise(match: re.Match) -> bool:
+    start = match.start()
+    return bool(_OTHER_NUMBER.search(match.string, max(0, start - _OTHER_BEFORE), start))
+
+
 def _phone(match: re.Match) -> bool:
+    """Valid by a numbering plan, or possible (right length) and written or labelled as a phone.
+
+    Validation alone misses real-looking numbers in ranges a plan has not assigned (fictional
+    ranges, invented test data, new allocations) that a user still wants kept private; length
+    alone would call every long number a phone. A possible number counts when its notation or
+    a word near it says it is one; a local number (no "+", no trunk 0) must not start with 1,
+    as local subscriber numbers never do ("ring 123-4567" is a placeholder, not a number).
+    A number labelled as something else (order, invoice, serial…) is not one unless it has "+".
+    """
     candidate = match.group()
     if sum(ch.isdigit() for ch in candidate) < 7 or _NOT_PHONE.fullmatch(candidate):
+        return False
+    if candidate[0] != "+" and _labelled_otherwise(match):
         return False
     if candidate.startswith("+"):
         regions = (None,)
     else:
         regions = PHONE_REGIONS if _PHONE_SHAPED.search(candidate) else PHONE_REGIONS[:2]
-    for region in regions:
-        try:
-            number = phonenumbers.parse(candidate, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return True
-    return False
+    numbers = _parsed(candidate, regions)
+    if any(phonenumbers.is_valid_number(number) for number in numbers):
+        return True
+    if not any(phonenumbers.is_possible_number(number) for number in numbers):
+        return False
+    if _PHONE_NOTATION.search(candidate):
+        return True
+    return candidate[0] in "023456789" and _phone_context(match)
 
 
 def _always(match: re.Match) -> bool:
@@ -109,12 +159,41 @@ class Detector:
     valid: Callable[[re.Match], bool] = _always
     # Substrings one of which every match contains ("" = a digit): a cheap `in` test first.
     needs: tuple[str, ...] = ("",)
+    # Also try the tail of a failing match, group by group: a phone number written right after
+    # a postcode or house number ("61487 416 60 039") is read as one run of digit groups.
+    shrink: bool = False
+    # A cheap pattern every match contains, and how far before it a match can start: the full
+    # pattern then runs from there only (and not at all without a hit).
+    anchor: re.Pattern | None = None
+    lead: int = 0
 
     def applies(self, text: str, has_digit: bool) -> bool:
         return any((t in text) if t else has_digit for t in self.needs)
 
+    def finditer(self, text: str) -> Iterator[re.Match]:
+        start = 0
+        if self.anchor is not None:
+            if (hit := self.anchor.search(text)) is None:
+                return iter(())
+            start = max(0, hit.start() - self.lead)
+        return self.pattern.finditer(text, start)
+
+    def candidates(self, match: re.Match) -> Iterator[re.Match]:
+        yield match
+        # Not after "+" or "(": the start of such a number is its country or area code.
+        if self.shrink and match.group()[0] not in "+(":
+            for gap in _GROUP_GAP.finditer(match.group()):
+                tail = self.pattern.match(match.string, match.start() + gap.end(), match.end())
+                if tail:
+                    yield tail
+
+
+_GROUP_GAP = re.compile(r"[\s.-]+")
+
 
 # Order matters: an earlier finding claims its characters (a card is not also a phone number).
+# Patterns begin with a literal or a character class, lookbehinds after it: the regex engine then
+# skips ahead to candidate characters instead of trying every position of a long message.
 DETECTORS: tuple[Detector, ...] = (
     Detector(
         "PRIVATE_KEY",
@@ -125,7 +204,7 @@ DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "AWS_ACCESS_KEY",
-        re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+        re.compile(r"(?:AKIA|ASIA|ABIA|ACCA)(?<!\w[A-Z]{4})[0-9A-Z]{16}\b"),
         needs=("AKIA", "ASIA", "ABIA", "ACCA"),
     ),
     Detector(
@@ -146,7 +225,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "GITHUB_TOKEN",
         re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}\b"),
-        needs=("gh", "github_pat_"),
+        needs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
     Detector(
         "EMAIL",
@@ -154,39 +233,49 @@ DETECTORS: tuple[Detector, ...] = (
             r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
         ),
         needs=("@",),
+        anchor=re.compile("@"),
+        lead=65,
     ),
     Detector(
         "IBAN",
         re.compile(r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
         _iban,
+        anchor=re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)"),
+        lead=2,
     ),
-    Detector("CREDIT_CARD", re.compile(r"(?<![\d.-])\d(?:[ -]?\d){11,18}(?!\d|[.-]\d)"), _card),
+    Detector("CREDIT_CARD", re.compile(r"\d(?<![\d.+-]\d)(?:[ -]?\d){11,18}(?!\d|[.-]\d)"), _card),
     Detector(
         "US_SSN",
         re.compile(
-            r"(?<![\d-])(?P<area>\d{3})(?P<sep>[- ])(?P<group>\d{2})(?P=sep)(?P<serial>\d{4})(?![\d-])"
+            r"(?P<area>\d(?<![\d-]\d)\d\d)(?P<sep>[- ])(?P<group>\d{2})(?P=sep)(?P<serial>\d{4})(?![\d-])"
         ),
         _ssn,
     ),
     Detector(
         "IP_ADDRESS",
-        re.compile(r"(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d|\.\d)"),
+        re.compile(r"\d(?<![\d.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d|\.\d)"),
         _ip,
         needs=(".",),
     ),
     # IPv6: any run of hex digits and colons with two colons or more, then `ipaddress` decides.
     Detector(
         "IP_ADDRESS",
-        re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![\w:])"),
+        re.compile(
+            r"[0-9A-Fa-f:](?<![\w:][0-9A-Fa-f:])(?:(?<=:)|[0-9A-Fa-f]{0,3}:)"
+            r"[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![\w:])"
+        ),
         _ip,
         needs=(":",),
     ),
     Detector(
         "PHONE",
         re.compile(
-            r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]?\d{2,5}){1,4}(?![\w])"
+            r"[+(\d](?<![\w+][+(\d])(?:(?<=\+)\d{1,3}[\s.-]?(?:\(\d{1,5}\)[\s.-]?)?\d{2,5}"
+            r"|(?<=\()\d{1,5}\)[\s.-]?\d{2,5}|(?<=\d)\d{1,4})(?:[\s.-]?\d{2,5}){1,4}"
+            r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?![\w])"
         ),
         _phone,
+        shrink=True,
     ),
 )
 SECRET_TYPES = frozenset(
@@ -209,12 +298,14 @@ def find_pii(text: str, *, types: frozenset[str] | None = None) -> list[Finding]
             continue
         if not detector.applies(text, has_digit):
             continue
-        for match in detector.pattern.finditer(text):
-            start, end = match.span()
-            if any(start < e and s < end for s, e in claimed) or not detector.valid(match):
-                continue
-            claimed.append((start, end))
-            findings.append(Finding(detector.type, start, end, match.group()))
+        for found in detector.finditer(text):
+            for match in detector.candidates(found):
+                start, end = match.span()
+                if any(start < e and s < end for s, e in claimed) or not detector.valid(match):
+                    continue
+                claimed.append((start, end))
+                findings.append(Finding(detector.type, start, end, match.group()))
+                break
     return sorted(findings, key=lambda f: f.start)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guardrails.classifier import BITS, InjectionClassifier, hashed_ngrams
+from guardrails.classifier import BITS, FORMAT, InjectionClassifier, features
 from guardrails.normalize import canonical
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +19,7 @@ TRAIN_FILES = ("injection_train.jsonl", "jailbreak_train.jsonl")
 HARD_NEGATIVES = Path(__file__).parent / "data" / "benign_mentions_train.jsonl"
 # Out-of-fold false-positive rate the default threshold is set for (the floor is 3 %).
 TARGET_FPR = 0.02
+FOLDS = 5
 
 
 def evaldata_dir() -> Path:
@@ -37,12 +38,22 @@ def feature_matrix(texts: Iterable[str]):
 
     indptr, indices, data = [0], [], []
     for text in texts:
-        index, values = hashed_ngrams(canonical(text))
+        index, values = features(canonical(text))
         indices.append(index)
         data.append(values)
         indptr.append(indptr[-1] + len(index))
     matrix = (np.concatenate(data), np.concatenate(indices), np.array(indptr))
     return csr_matrix(matrix, shape=(len(indptr) - 1, 2**BITS))
+
+
+def read_sources(data: Path) -> tuple[list[tuple[str, int]], list[str]]:
+    """Every training row and the file it came from (a per-source recall picks C)."""
+    examples, sources = [], []
+    for path in [*(data / name for name in TRAIN_FILES), HARD_NEGATIVES]:
+        rows = read_labelled(path)
+        examples += rows
+        sources += [path.stem] * len(rows)
+    return examples, sources
 
 
 def threshold_for_fpr(probabilities: np.ndarray, labels: np.ndarray, fpr: float) -> float:
@@ -52,36 +63,70 @@ def threshold_for_fpr(probabilities: np.ndarray, labels: np.ndarray, fpr: float)
     return float(min(0.99, benign[allowed] + 1e-6)) if len(benign) > allowed else 0.5
 
 
-def train(
-    examples: list[tuple[str, int]], *, c_grid: tuple[float, ...] = (4.0, 16.0, 64.0), seed: int = 0
-) -> tuple[InjectionClassifier, dict]:
-    """Pick C by out-of-fold recall at the target FPR, then fit on every row."""
+def _fold_models(features, labels, strata, c: float, seed: int):
+    """One model per fold, and each row's score from the model that did not see it."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
 
+    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
+    held_out = np.zeros(len(labels))
+    models = []
+    # A source with fewer rows of a label than folds (a few reviewed blocks) is stratified by
+    # label alone.
+    sizes = np.bincount(strata)
+    split_by = np.where(sizes[strata] < FOLDS, labels, strata + 2)
+    for fit_rows, validation_rows in folds.split(features, split_by):
+        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+        model.fit(features[fit_rows], labels[fit_rows])
+        held_out[validation_rows] = model.decision_function(features[validation_rows])
+        models.append(model)
+    return models, 1.0 / (1.0 + np.exp(-held_out))
+
+
+def train(
+    examples: list[tuple[str, int]],
+    *,
+    sources: list[str] | None = None,
+    c_grid: tuple[float, ...] = (16.0, 64.0),
+    seed: int = 0,
+) -> tuple[InjectionClassifier, dict]:
+    """Fit one model per fold and ship their average; the threshold comes from validation only.
+
+    Every training row is validation data for exactly one fold model, so the threshold is set
+    on scores from models that never saw the row; the shipped model (the fold models' mean
+    weights) is judged on a similar scale. C is the one whose worst per-source recall at the
+    target FPR is best, so the small deepset set is not outvoted by the jailbreak set.
+    """
     labels = np.array([label for _, label in examples])
+    sources = sources or ["all"] * len(examples)
+    names = sorted(set(sources))
+    strata = np.array(
+        [names.index(s) * 2 + label for s, (_, label) in zip(sources, examples, strict=True)]
+    )
     features = feature_matrix(text for text, _ in examples)
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     best = None
     for c in c_grid:
-        model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-        oof = cross_val_predict(model, features, labels, cv=folds, method="predict_proba")[:, 1]
-        threshold = threshold_for_fpr(oof, labels, TARGET_FPR)
-        recall = float((oof[labels == 1] >= threshold).mean())
-        if best is None or recall > best[0]:
-            best = (recall, c, threshold, model)
-    recall, c, threshold, model = best
-    model.fit(features, labels)
+        models, held_out = _fold_models(features, labels, strata, c, seed)
+        threshold = threshold_for_fpr(held_out, labels, TARGET_FPR)
+        recalls = {
+            name: float((held_out[(strata == names.index(name) * 2 + 1)] >= threshold).mean())
+            for name in names
+            if (strata == names.index(name) * 2 + 1).any()
+        }
+        worst = min(recalls.values())
+        if best is None or worst > best[0]:
+            best = (worst, c, threshold, models, recalls)
+    _, c, threshold, models, recalls = best
+    weights = np.mean([m.coef_[0] for m in models], axis=0).astype(np.float32)
+    bias = float(np.mean([m.intercept_[0] for m in models]))
     digest = hashlib.sha256("\n".join(f"{label}\t{text}" for text, label in examples).encode())
-    version = f"injection-v1-{digest.hexdigest()[:10]}"
-    classifier = InjectionClassifier(
-        model.coef_[0].astype(np.float32), float(model.intercept_[0]), threshold, version
-    )
+    version = f"injection-v{FORMAT}-{digest.hexdigest()[:10]}"
     meta = {
         "rows": len(examples),
         "attacks": int(labels.sum()),
         "c": c,
+        "folds": FOLDS,
         "target_fpr": TARGET_FPR,
-        "out_of_fold_recall_at_threshold": recall,
+        "validation_recall_at_threshold": recalls,
     }
-    return classifier, meta
+    return InjectionClassifier(weights, bias, threshold, version), meta

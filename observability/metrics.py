@@ -76,6 +76,17 @@ GUARDRAIL_BLOCKS = Counter(
     "Turns or replies blocked by a guardrail, by rule and stage (input or output).",
     ["rule", "stage"],
 )
+# Block rate per stage = judged{action="block"} / sum over actions of judged.
+GUARDRAIL_JUDGED = Counter(
+    "switchboard_guardrail_judged_total",
+    "Texts a guardrail judged (user messages, retrieved passages, replies), by stage and action.",
+    ["stage", "action"],
+)
+GUARDRAIL_FIRED = Counter(
+    "switchboard_guardrail_rule_fired_total",
+    "Guardrail rules that fired on a blocked or flagged text, by stage, action and rule.",
+    ["stage", "action", "rule"],
+)
 EVALS = Counter(
     "switchboard_evals_total", "Background evaluations, by kind and status.", ["kind", "status"]
 )
@@ -96,6 +107,18 @@ def count_cache_lookup(*, hit: bool) -> None:
 
 def count_guardrail_block(*, rule: str, stage: str) -> None:
     GUARDRAIL_BLOCKS.labels(rule=rule, stage=stage).inc()
+
+
+def count_guardrail_verdict(*, stage: str, action: str, rules: tuple[str, ...]) -> None:
+    """One judged text; for a block or flag, each rule that fired.
+
+    A rule label keeps only what precedes ":" ("code:rm -rf" → "code"): labels must stay few.
+    """
+    GUARDRAIL_JUDGED.labels(stage=stage, action=action).inc()
+    for rule in {rule.partition(":")[0] for rule in rules}:
+        GUARDRAIL_FIRED.labels(stage=stage, action=action, rule=rule).inc()
+        if action == "block":
+            count_guardrail_block(rule=rule, stage=stage)
 
 
 def observe_turn(outcome, *, template: str) -> None:

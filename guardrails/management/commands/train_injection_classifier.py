@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from guardrails.classifier import ARTIFACT
 from guardrails.selectors import reviewed_examples
-from guardrails.training import HARD_NEGATIVES, TRAIN_FILES, evaldata_dir, read_labelled, train
+from guardrails.training import TRAIN_FILES, evaldata_dir, read_sources, train
 
 
 class Command(BaseCommand):
@@ -28,14 +28,18 @@ class Command(BaseCommand):
         missing = [name for name in TRAIN_FILES if not (data / name).exists()]
         if missing:
             raise CommandError(f"not found in {data}: {', '.join(missing)}")
-        examples = [row for name in TRAIN_FILES for row in read_labelled(data / name)]
-        examples += read_labelled(HARD_NEGATIVES)
+        examples, sources = read_sources(data)
         reviewed = reviewed_examples() if include_reviewed else []
-        classifier, meta = train(examples + reviewed)
+        classifier, meta = train(
+            examples + reviewed, sources=sources + ["reviewed"] * len(reviewed)
+        )
         classifier.save(out, meta={**meta, "reviewed_rows": len(reviewed)})
+        recalls = ", ".join(
+            f"{name} {recall:.1%}"
+            for name, recall in meta["validation_recall_at_threshold"].items()
+        )
         self.stdout.write(
-            f"{classifier.version}: {meta['rows']} rows ({len(reviewed)} reviewed), "
-            f"threshold {classifier.threshold:.3f}, out-of-fold recall "
-            f"{meta['out_of_fold_recall_at_threshold']:.1%} at FPR ≤ {meta['target_fpr']:.0%}, "
-            f"{out.stat().st_size // 1024} KB → {out}"
+            f"{classifier.version}: {meta['rows']} rows ({len(reviewed)} reviewed), C {meta['c']}, "
+            f"threshold {classifier.threshold:.3f}; validation recall at FPR ≤ "
+            f"{meta['target_fpr']:.0%}: {recalls}; {out.stat().st_size // 1024} KB → {out}"
         )
