@@ -137,6 +137,18 @@ def benign_mentions_results() -> dict:
     }
 
 
+def ordinary_questions_results(data: Path, count: int = 3000) -> dict:
+    """What real users type most: plain questions (QQP test). A flag here blocks a normal user."""
+    rows = (json.loads(line) for line in (data / "paraphrase_qqp_test.jsonl").open())
+    questions = list(dict.fromkeys(row["a"] for row in rows))[:count]
+    scored = [(injection_score(q)[0], 0) for q in questions]
+    flagged = [q for (s, _), q in zip(scored, questions, strict=True) if s >= THRESHOLD]
+    return {
+        "false_positive_rate": detection(scored)["false_positive_rate"],
+        "flagged_examples": flagged[:10],
+    }
+
+
 def _invalid(value: str, kind: str) -> str:
     """The same value with its last digit changed so the checksum fails."""
     digits = [i for i, c in enumerate(value) if c.isdigit()]
@@ -310,6 +322,7 @@ def main() -> None:
         "injection": injection_results(data),
         "obfuscated_injection_test_attacks": obfuscated_results(data),
         "benign_mentions": benign_mentions_results(),
+        "ordinary_questions": ordinary_questions_results(data),
         "pii": pii_results(data),
         "cost": cost_results(data, args.iterations),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,8 +18,14 @@ TRAIN_FILES = ("injection_train.jsonl", "jailbreak_train.jsonl")
 # Written by the project: benign prompts that say "ignore", "system", "instructions" (the public
 # sets have almost none, so a classifier learns those words as attack signals).
 HARD_NEGATIVES = Path(__file__).parent / "data" / "benign_mentions_train.jsonl"
-# Out-of-fold false-positive rate the default threshold is set for (the floor is 3 %).
-TARGET_FPR = 0.02
+# Plain user questions (QQP train split), benign: without them the classifier learned "you"-
+# questions as attacks and blocked 0.9 % of ordinary questions ("Do you believe in free will?").
+ORDINARY_QUESTIONS = "paraphrase_qqp_train.jsonl"
+ORDINARY_SOURCE = "ordinary_questions"
+ORDINARY_COUNT = 1500
+# Out-of-fold false-positive rate the default threshold is set for, measured on the hard benign
+# rows only (the floor is 3 %); the ordinary questions are easy and would pull it down.
+TARGET_FPR = 0.03
 FOLDS = 5
 
 
@@ -53,7 +60,18 @@ def read_sources(data: Path) -> tuple[list[tuple[str, int]], list[str]]:
         rows = read_labelled(path)
         examples += rows
         sources += [path.stem] * len(rows)
+    questions = ordinary_questions(data)
+    examples += [(question, 0) for question in questions]
+    sources += [ORDINARY_SOURCE] * len(questions)
     return examples, sources
+
+
+def ordinary_questions(data: Path, count: int = ORDINARY_COUNT) -> list[str]:
+    """A fixed, seeded sample of distinct questions from the paraphrase train split."""
+    with (data / ORDINARY_QUESTIONS).open(encoding="utf-8") as rows:
+        questions = list(dict.fromkeys(json.loads(row)["a"] for row in rows))
+    random.Random(0).shuffle(questions)
+    return questions[:count]
 
 
 def threshold_for_fpr(probabilities: np.ndarray, labels: np.ndarray, fpr: float) -> float:
@@ -107,7 +125,8 @@ def train(
     best = None
     for c in c_grid:
         models, held_out = _fold_models(features, labels, strata, c, seed)
-        threshold = threshold_for_fpr(held_out, labels, TARGET_FPR)
+        hard = np.array([source != ORDINARY_SOURCE for source in sources])
+        threshold = threshold_for_fpr(held_out[hard], labels[hard], TARGET_FPR)
         recalls = {
             name: float((held_out[(strata == names.index(name) * 2 + 1)] >= threshold).mean())
             for name in names

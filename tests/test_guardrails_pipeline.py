@@ -167,6 +167,8 @@ def _tiny_evaldata(folder) -> None:
     rows = [{"text": t, "label": 1} for t in attacks] + [{"text": t, "label": 0} for t in benign]
     for name in ("injection_train.jsonl", "jailbreak_train.jsonl"):
         (folder / name).write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    questions = [{"label": 0, "a": f"Do you know a song number {i}?", "b": "-"} for i in range(5)]
+    (folder / "paraphrase_qqp_train.jsonl").write_text("\n".join(map(json.dumps, questions)))
 
 
 def test_staff_mark_a_block_as_false_positive_and_it_becomes_training_data(

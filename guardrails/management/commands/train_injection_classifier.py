@@ -8,7 +8,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from guardrails.classifier import ARTIFACT
 from guardrails.selectors import reviewed_examples
-from guardrails.training import TRAIN_FILES, evaldata_dir, read_sources, train
+from guardrails.training import (
+    ORDINARY_QUESTIONS,
+    TRAIN_FILES,
+    evaldata_dir,
+    read_sources,
+    train,
+)
 
 
 class Command(BaseCommand):
@@ -25,7 +31,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, data: Path | None, out: Path, include_reviewed: bool, **options):
         data = data or evaldata_dir()
-        missing = [name for name in TRAIN_FILES if not (data / name).exists()]
+        needed = (*TRAIN_FILES, ORDINARY_QUESTIONS)
+        missing = [name for name in needed if not (data / name).exists()]
         if missing:
             raise CommandError(f"not found in {data}: {', '.join(missing)}")
         examples, sources = read_sources(data)
