@@ -41,6 +41,13 @@ GAVE_UP = (
     "I could not call the {name} tool correctly ({error}), so I stopped trying. "
     "Try rephrasing the question."
 )
+# The request log's error_kind for a turn a limit stopped: its reply stays (the user saw it), but
+# dashboards and logs must tell it from an answer.
+STOP_KINDS = {
+    "max_steps": "tool_max_steps",
+    "token_budget": "tool_token_budget",
+    "gave_up": "tool_arguments",
+}
 RESULT_EXCERPT_CHARS = 2000  # what the UI and the request log keep of each result
 
 
@@ -72,6 +79,11 @@ class ToolLoop:
         if self.stopped:  # the loop's own "I stopped" is no answer to serve again
             return f"tool_loop_{self.stopped}"
         return self.toolbox.never_cache([use.name for use in self.used])
+
+    @property
+    def error_kind(self) -> str:
+        """Why a limit stopped the loop, for the request log ("" if the model answered)."""
+        return STOP_KINDS.get(self.stopped, "")
 
     def log_entries(self) -> list[dict]:
         return [use.as_json() for use in self.used]
