@@ -3,7 +3,9 @@ official SDK, listed and called like a built-in, by the template's allowlist."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from chat.models import Conversation
 from devstack.services import free_port
 from gateway.events import Done, ToolUse
 from gateway.pipeline import Turn
+from gateway.tools.mcp import mcp_tools
 from gateway.tools.models import McpServer
 from observability.models import RequestLog
 from tests.turns import reply_text, turn_events
@@ -70,6 +73,45 @@ def test_a_tool_from_an_mcp_stdio_server_is_offered_and_called(
     assert by_name["orders__order_status"]["parameters"]["required"] == ["order_id"]
     log = RequestLog.objects.get(message__conversation=conversation)
     assert log.tools_used[0]["name"] == "orders__order_status"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_one_turns_calls_to_a_stdio_server_share_one_start_and_it_stops_after(
+    make_user, openai_template, simulator, orders_server, tmp_path
+):
+    starts = tmp_path / "starts"
+    orders_server.args = [str(SERVER), "--start-log", str(starts)]
+    orders_server.save()
+    asyncio.run(mcp_tools(["orders"]))  # listing starts it once; remembered for later turns
+    starts.unlink()
+    conversation = _conversation(make_user(), openai_template, ["mcp:orders"])
+    _script(simulator, tool_calls=[  # two calls at once, then one more in the next step
+        {"name": "orders__order_status", "arguments": {"order_id": "A-17"}},
+        {"name": "orders__order_status", "arguments": {"order_id": "B-2"}},
+    ])  # fmt: skip
+    _script(simulator, tool_calls=[
+        {"name": "orders__order_status", "arguments": {"order_id": "A-17"}}
+    ])  # fmt: skip
+    _script(simulator, reply="Your order was {{tool_result.status}}.")
+
+    events = turn_events(Turn(conversation.user_id, conversation.id, QUESTION))
+
+    uses = [e for e in events if isinstance(e, ToolUse)]
+    assert [u.ok for u in uses] == [True, True, True]
+    assert "waiting for stock" in uses[1].result
+    assert reply_text(events) == "Your order was shipped on 3 March."
+    (pid,) = starts.read_text().split()  # three calls, one server process
+    deadline = time.monotonic() + 15  # the turn's end stops it
+    while _running(int(pid)):
+        assert time.monotonic() < deadline, "the turn left its MCP server running"
+        time.sleep(0.1)
 
 
 def test_an_mcp_tools_arguments_are_validated_and_its_errors_reported(
