@@ -98,6 +98,7 @@ class _Writer:
         return float(self._redis().hget(KEY, field) or 0)
 
     def _redis(self) -> redis.Redis:
+        self._ensure()
         if self._client is None:
             self._client = redis.Redis.from_url(
                 settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
