@@ -5,6 +5,7 @@ streamable HTTP at http://127.0.0.1:PORT/mcp. With `--start-log FILE` it appends
 when it starts, so a test can count how often it was started.
 """
 
+import asyncio
 import os
 import sys
 
@@ -21,6 +22,12 @@ def order_status(order_id: str) -> dict:
     if order_id not in ORDERS:
         raise ToolError(f"There is no order {order_id}.")
     return {"order_id": order_id, "status": ORDERS[order_id]}
+
+
+@server.tool(description="The full tracking history of an order (slow: it takes a minute).")
+async def order_history(order_id: str) -> str:
+    await asyncio.sleep(60)
+    return f"No history for {order_id}."
 
 
 if __name__ == "__main__":
