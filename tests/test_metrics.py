@@ -188,3 +188,21 @@ def test_a_turn_through_one_process_is_counted_by_every_process(
     for server in (first, second):
         assert _scraped(server, TURNS_SERIES) == before[TURNS_SERIES] + 1
         assert _scraped(server, LATENCY_COUNT) == before[LATENCY_COUNT] + 1
+
+
+def test_a_redis_outage_costs_the_counts_not_the_caller(settings):
+    from devstack.services import free_port
+    from observability.shared_metrics import DROPPED, _Writer
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    writer = _Writer()
+    before = DROPPED._value.get()
+
+    writer.add('["switchboard_turns","n","a","m","complete"]', 1)
+    writer.add('["switchboard_tokens","n","m","output"]', 12)
+    writer.flush()  # raises nothing (its thread may have sent the batch first: same outcome)
+
+    deadline = time.monotonic() + 5
+    while DROPPED._value.get() < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert DROPPED._value.get() == before + 2
