@@ -34,7 +34,8 @@ _FLUSH_DELAY_SECONDS = 0.02  # let one turn's increments gather into one round t
 
 DROPPED = LocalCounter(
     "switchboard_metrics_dropped_total",
-    "Shared-metric increments this process could not write to Redis (lost, not retried).",
+    "Shared-metric updates (hash fields: a series' total, a bucket, a sum) this process could "
+    "not write to Redis (lost, not retried).",
 )
 
 
