@@ -36,6 +36,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "cache_quality": ([], []),
     "cache_speed": ([], ["--sizes", "2000", "--lookups", "30", "--turns", "10"]),
     "dashboards": ([], ["--rows", "20000", "--users", "200", "--runs", "1"]),
+    "shared_metrics": ([], ["--turns", "200"]),
 }
 SMOKE_RESULTS = ROOT / "bench" / "results" / "smoke"
 

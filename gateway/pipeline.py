@@ -222,7 +222,7 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
             priced=priced,
             latency_ms=progress.elapsed_ms(),
             ttft_ms=progress.ttft_ms(),
-            error_kind=error_kind,
+            error_kind=error_kind or tools.error_kind,  # a stopped tool loop "completes"
             attempts=[a.as_json() for a in route.attempts] if route else [],
             fallback_used=bool(route and route.fallback_used),
             prompt_version_id=choice.version.pk if choice.version else None,

@@ -1,12 +1,15 @@
 """Prometheus metrics: one registry of named series, incremented by plain calls from any stage.
 
-Counters are per process (each Daphne/Celery process is scraped on its own, or aggregated with
-PROMETHEUS_MULTIPROC_DIR); nothing here may raise into a turn.
+Counters and histograms are shared (observability/shared_metrics.py): every process adds to one
+Redis hash and any web process's /metrics reports the totals, whichever process or machine
+counted them. Gauges are filled from Redis at scrape time. Nothing here may raise into a turn.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Gauge
+
+from observability.shared_metrics import Counter, Histogram
 
 DEGRADED = Counter(
     "switchboard_degraded_total",

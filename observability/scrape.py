@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from gateway.router.breaker import breaker_states
-from observability import task_metrics
+from observability import shared_metrics, task_metrics
 from observability.metrics import BREAKER_STATE, CELERY_QUEUE_DEPTH
 
 PERMISSION = "observability.view_metrics"
@@ -27,18 +27,20 @@ def bearer_token_ok(authorization: str) -> bool:
 
 
 async def refresh_gauges() -> None:
-    """Breaker states, queue depth and the workers' task counters as Redis has them now; an
-    outage leaves them as they were."""
+    """Breaker states, queue depth, the shared turn counters and the workers' task counters as
+    Redis has them now; an outage leaves them as they were."""
+    await asyncio.to_thread(shared_metrics.WRITER.flush)  # this process's own latest counts too
     shared = aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
     broker = aioredis.from_url(
         settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1
     )
     try:
-        states, depths, tasks = await asyncio.wait_for(
+        states, depths, tasks, series = await asyncio.wait_for(
             asyncio.gather(
                 breaker_states(shared),
                 asyncio.gather(*(broker.llen(q) for q in settings.METRICS_CELERY_QUEUES)),
                 shared.hgetall(task_metrics.KEY),
+                shared.hgetall(shared_metrics.KEY),
             ),
             timeout=2,
         )
@@ -48,6 +50,7 @@ async def refresh_gauges() -> None:
         await shared.aclose()
         await broker.aclose()
     task_metrics.COLLECTOR.update(tasks)
+    shared_metrics.COLLECTOR.update(series)
     BREAKER_STATE.clear()
     for breaker, state in states.items():
         BREAKER_STATE.labels(breaker=breaker, state=state).set(1)

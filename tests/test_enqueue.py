@@ -19,7 +19,7 @@ from observability.metrics import ENQUEUE_FAILURES
 
 
 def _failures(task) -> float:
-    return ENQUEUE_FAILURES.labels(task=task.name)._value.get()
+    return ENQUEUE_FAILURES.labels(task=task.name).get()
 
 
 @pytest.fixture

@@ -157,11 +157,11 @@ def dead_broker_eval_task(monkeypatch):
 
 def test_a_dead_broker_costs_the_eval_not_the_turn(simulator, conversation, dead_broker_eval_task):
     failures = ENQUEUE_FAILURES.labels(task="observability.tasks.evaluate_turn")
-    before = failures._value.get()
+    before = failures.get()
 
     log = _answer(simulator, conversation, "Still answered.")
 
     assert conversation.messages.get(role="assistant").content == "Still answered."
     assert log.status == "complete"
-    assert failures._value.get() == before + 1
+    assert failures.get() == before + 1
     assert not EvalResult.objects.exists()

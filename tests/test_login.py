@@ -72,7 +72,7 @@ def _dead_ratelimit_cache(settings):
 def _outages(policy: str) -> float:
     from observability.metrics import RATELIMIT_BACKEND_ERRORS
 
-    return RATELIMIT_BACKEND_ERRORS.labels(policy=policy)._value.get()
+    return RATELIMIT_BACKEND_ERRORS.labels(policy=policy).get()
 
 
 def test_without_redis_logins_are_refused_by_default_and_the_outage_is_counted(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections.abc import Iterator
 
+import httpx
 import pytest
 import redis
 from channels.db import database_sync_to_async
@@ -19,6 +22,8 @@ from gateway.pipeline import Turn, run_turn
 from gateway.router.breaker import KEY_PREFIX
 from observability.metrics import count_cache_lookup, count_guardrail_block
 from observability.tasks import evaluate_turn, rollup_usage
+from tests import live
+from tests.wsclient import ChatSocket
 
 SERIES = [
     "switchboard_turns_total",
@@ -171,3 +176,70 @@ def test_a_blocked_turn_shows_up_by_rule_and_in_the_block_rate(
         'switchboard_guardrail_rule_fired_total{action="block",rule="override_instructions",'
         'stage="input"}' in body
     )
+
+
+SCRAPE_TOKEN = "scrape-secret-two-processes"
+TURNS_SERIES = (
+    'switchboard_turns_total{model="gpt-4o-mini",outcome="complete",template="openai-assistant"}'
+)
+LATENCY_COUNT = 'switchboard_turn_latency_seconds_count{model="gpt-4o-mini"}'
+
+
+@pytest.fixture(scope="module")
+def two_web_processes(live_env) -> Iterator[tuple[str, str]]:
+    env = {**live_env, "METRICS_TOKEN": SCRAPE_TOKEN}
+    with live.daphne(env) as first, live.daphne(env) as second:
+        yield first, second
+
+
+def _scraped(server: str, series: str) -> float:
+    body = httpx.get(
+        f"{server}/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"}, timeout=10
+    ).text
+    found = re.search(rf"^{re.escape(series)} (\S+)$", body, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_through_one_process_is_counted_by_every_process(
+    two_web_processes, simulator, make_user, session_cookie, openai_template
+):
+    # Behind the load balancer each scrape reaches any process: they must all say the same.
+    first, second = two_web_processes
+    before = {name: _scraped(second, name) for name in (TURNS_SERIES, LATENCY_COUNT)}
+    user = make_user()
+    conversation = Conversation.objects.create(user=user, template=openai_template)
+    socket = ChatSocket.open(first, conversation.id, session_cookie(user))
+    try:
+        socket.send_message("Count me once.")
+        socket.receive_until("composer-ack")
+        socket.receive_final(conversation.messages.get(role="assistant").id)
+    finally:
+        socket.close()
+
+    deadline = time.monotonic() + 10  # the writer sends a turn's counts just after it ends
+    while _scraped(second, TURNS_SERIES) < before[TURNS_SERIES] + 1:
+        assert time.monotonic() < deadline, "process B never saw process A's turn"
+        time.sleep(0.1)
+
+    for server in (first, second):
+        assert _scraped(server, TURNS_SERIES) == before[TURNS_SERIES] + 1
+        assert _scraped(server, LATENCY_COUNT) == before[LATENCY_COUNT] + 1
+
+
+def test_a_redis_outage_costs_the_counts_not_the_caller(settings):
+    from devstack.services import free_port
+    from observability.shared_metrics import DROPPED, _Writer
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    writer = _Writer()
+    before = DROPPED._value.get()
+
+    writer.add('["switchboard_turns","n","a","m","complete"]', 1)
+    writer.add('["switchboard_tokens","n","m","output"]', 12)
+    writer.flush()  # raises nothing (its thread may have sent the batch first: same outcome)
+
+    deadline = time.monotonic() + 5
+    while DROPPED._value.get() < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert DROPPED._value.get() == before + 2

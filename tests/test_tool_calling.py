@@ -144,6 +144,8 @@ def test_arguments_wrong_twice_are_given_up_with_a_clear_message(
     assert not CacheEntry.objects.exists()
     reply = conversation.messages.get(role="assistant")
     assert reply.status == Status.COMPLETE and "could not call the calculator" in reply.content
+    # The reply stays as the user saw it; the log tells the dashboards the tools were given up.
+    assert RequestLog.objects.get(message=reply).error_kind == "tool_arguments"
 
 
 def _error_of(use: ToolUse) -> str:
@@ -180,6 +182,9 @@ def test_the_step_bound_stops_a_model_that_calls_tools_forever(
     assert len([e for e in events if isinstance(e, ToolUse)]) == 3
     assert reply_text(events).strip() == STEP_LIMIT.format(steps=3)
     assert not CacheEntry.objects.exists()  # "I stopped" is not an answer to serve again
+    log = RequestLog.objects.get(message__conversation=conversation)
+    assert log.status == Status.COMPLETE and log.error_kind == "tool_max_steps"
+    assert STEP_LIMIT.format(steps=3) in log.message.content
 
 
 def test_the_token_budget_stops_the_loop(make_user, openai_template, simulator, settings):
@@ -193,6 +198,8 @@ def test_the_token_budget_stops_the_loop(make_user, openai_template, simulator, 
 
     assert len(_requests(simulator)) == 1
     assert "budget of 10 tokens" in reply_text(events)
+    log = RequestLog.objects.get(message__conversation=conversation)
+    assert log.error_kind == "tool_token_budget" and "budget of 10" in log.message.content
 
 
 @pytest.fixture

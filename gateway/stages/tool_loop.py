@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.conf import settings
 from gateway.events import ToolUse
 from gateway.providers import ChatRequest, ToolCall
 from gateway.router.route import Route
+from gateway.tools.mcp import TURN_SESSIONS, TurnSessions
 from gateway.tools.registry import ToolResult
 from gateway.tools.toolbox import NO_TOOLS, Toolbox
 from guardrails.checks import fence_untrusted, scan_untrusted
@@ -41,6 +43,13 @@ GAVE_UP = (
     "I could not call the {name} tool correctly ({error}), so I stopped trying. "
     "Try rephrasing the question."
 )
+# The request log's error_kind for a turn a limit stopped: its reply stays (the user saw it), but
+# dashboards and logs must tell it from an answer.
+STOP_KINDS = {
+    "max_steps": "tool_max_steps",
+    "token_budget": "tool_token_budget",
+    "gave_up": "tool_arguments",
+}
 RESULT_EXCERPT_CHARS = 2000  # what the UI and the request log keep of each result
 
 
@@ -63,6 +72,7 @@ class ToolLoop:
     limits: Limits = field(default_factory=Limits.from_settings)
     used: list[ToolUse] = field(default_factory=list)
     stopped: str = ""  # why the loop ended without the model's answer ("" if it answered)
+    sessions: TurnSessions = field(default_factory=TurnSessions)  # MCP servers, for this turn
 
     def offer(self, request: ChatRequest) -> ChatRequest:
         return replace(request, tools=self.toolbox.offered()) if self.toolbox else request
@@ -73,11 +83,24 @@ class ToolLoop:
             return f"tool_loop_{self.stopped}"
         return self.toolbox.never_cache([use.name for use in self.used])
 
+    @property
+    def error_kind(self) -> str:
+        """Why a limit stopped the loop, for the request log ("" if the model answered)."""
+        return STOP_KINDS.get(self.stopped, "")
+
     def log_entries(self) -> list[dict]:
         return [use.as_json() for use in self.used]
 
     async def run(self, route: Route) -> AsyncIterator[str | ToolUse]:
         """The reply's text as it streams (across steps), and a ToolUse for each call run."""
+        try:
+            async with aclosing(self._steps(route)) as steps:
+                async for item in steps:
+                    yield item
+        finally:  # also on error and cancellation: the servers this turn started are stopped
+            await self.sessions.aclose()
+
+    async def _steps(self, route: Route) -> AsyncIterator[str | ToolUse]:
         corrections, shown_before, shown = 0, False, False
         while True:
             async for text in route.stream():
@@ -116,6 +139,7 @@ class ToolLoop:
     async def _call(self, call: ToolCall) -> ToolResult:
         # One span per call (parallel calls overlap), named as OpenTelemetry's GenAI conventions do.
         with stage_span("tool_call", **{"gen_ai.tool.name": call.name}) as span:
+            TURN_SESSIONS.set(self.sessions)  # gather gave this call its own task and context
             result = await self.toolbox.call(call)
             span.set_attribute("switchboard.tool.ok", result.ok)
             return result

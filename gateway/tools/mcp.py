@@ -1,9 +1,11 @@
 """Tools from Model Context Protocol servers (stdio and streamable HTTP), through the official
 `mcp` SDK, offered and run like built-ins: same schema validation, timeouts and allowlists.
 
-Each listing and each call opens its own session (a stdio server is started for it and stopped
-after): nothing is held between turns, so a server that crashed is simply started again. Tool
-lists are remembered for LIST_TTL_SECONDS per process, since listing costs a start-up.
+A turn's calls to one server share one session (TurnSessions: opened on the turn's first call to
+that server, closed when the turn's tool loop ends), since starting a stdio server costs seconds.
+Nothing is held between turns, so a server that crashed is simply started again by the next one.
+A call outside a turn's tool loop opens its own session. Tool lists are remembered for
+LIST_TTL_SECONDS per process, since listing costs a start-up.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from functools import partial
 
 from jsonschema.exceptions import SchemaError
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 LIST_TTL_SECONDS = 60.0
 SEPARATOR = "__"  # <server slug>__<tool name>: what the model sees
 _NOT_A_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+CLOSE_SECONDS = 10.0  # how long a turn waits for its servers to stop before killing them
 
 _listings: dict[tuple, tuple[float, list[ToolSpec]]] = {}
 
@@ -84,11 +89,66 @@ def _spec(server: McpServer, tool) -> ToolSpec | None:
         return None
 
 
+class TurnSessions:
+    """One session per server for one turn's tool loop. Each session is opened and closed by a
+    task of its own (the SDK's transports must be left by the task that entered them), while
+    calls from any of the turn's tasks share it."""
+
+    def __init__(self) -> None:
+        self._opened: dict[tuple, asyncio.Future] = {}
+        self._holders: list[asyncio.Task] = []
+        self._closing = asyncio.Event()
+
+    async def session(self, server: McpServer):
+        key = _identity(server)
+        if key not in self._opened:  # no await since the check: parallel calls open it once
+            opened = self._opened[key] = asyncio.get_running_loop().create_future()
+            self._holders.append(asyncio.create_task(self._hold(server, opened)))
+        # Shielded: a call that times out while the server starts must not cancel the start
+        # for the turn's other calls.
+        return await asyncio.shield(self._opened[key])
+
+    async def _hold(self, server: McpServer, opened: asyncio.Future) -> None:
+        try:
+            async with _session(server) as session:
+                opened.set_result(session)
+                await self._closing.wait()
+        except BaseException as error:
+            if not opened.done():
+                closed = ToolError(f"The {server.name} server was stopped before it started.")
+                opened.set_exception(error if isinstance(error, Exception) else closed)
+            elif not isinstance(error, asyncio.CancelledError):
+                log.warning("MCP server %s did not stop cleanly", server.slug, exc_info=True)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+
+    async def aclose(self) -> None:
+        """Stop every server this turn started (cancel, also on the turn's own cancellation)."""
+        self._closing.set()
+        if not self._holders:
+            return
+        _, late = await asyncio.wait(self._holders, timeout=CLOSE_SECONDS)
+        for holder in late:
+            holder.cancel()
+        for future in self._opened.values():  # nobody awaits a start that failed: no warning
+            if future.done() and not future.cancelled():
+                future.exception()
+
+
+# The current turn's sessions, set by the tool loop in each call's own task.
+TURN_SESSIONS: ContextVar[TurnSessions | None] = ContextVar("mcp_turn_sessions", default=None)
+
+
 async def _call(server: McpServer, name: str, **arguments) -> str | dict:
-    """One tool call in its own session. The registry bounds it with the server's timeout."""
+    """One tool call, in the turn's session with that server (or its own outside a turn). The
+    registry bounds it with the server's timeout."""
     try:
-        async with _session(server) as session:
-            result = await session.call_tool(name, arguments)
+        sessions = TURN_SESSIONS.get()
+        if sessions is None:
+            async with _session(server) as session:
+                result = await session.call_tool(name, arguments)
+        else:
+            result = await (await sessions.session(server)).call_tool(name, arguments)
     except OSError as error:
         raise ToolError(f"The {server.name} server could not be started ({error}).") from None
     text = "\n".join(block.text for block in result.content if block.type == "text")
