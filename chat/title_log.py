@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from django.db import transaction
+
 from chat.models import Conversation, Status
 from gateway.models import LanguageModel
 from gateway.pricing import cost_of
@@ -33,6 +35,7 @@ def billed_usage(request: ChatRequest, call: TitleCall) -> Usage | None:
     return estimated_usage(asked, len(call.text))
 
 
+@transaction.atomic
 def record_title_call(
     conversation: Conversation,
     model: LanguageModel,
@@ -47,10 +50,13 @@ def record_title_call(
         error_kind = ""
     else:
         error_kind = error.kind if isinstance(error, ProviderError) else "timeout"
+    # Deleted while the title was asked (the row lock holds off a delete until the log is in):
+    # the spend is still logged, unlinked, as a turn's is.
+    linked = Conversation.objects.select_for_update().filter(id=conversation.id).exists()
     return RequestLog.objects.create(
         purpose=RequestLog.Purpose.TITLE,
         user_id=conversation.user_id,
-        conversation_id=conversation.id,
+        conversation_id=conversation.id if linked else None,
         template_id=conversation.template_id,
         model_requested=model.name,
         model_used=model.name if usage else "",

@@ -9,7 +9,8 @@ import pytest
 
 from chat.models import Conversation, Message
 from chat.tasks import generate_conversation_title
-from chat.titles import TITLE_REQUEST, generate_title
+from chat.title_log import TitleCall, record_title_call
+from chat.titles import TITLE_REQUEST, generate_title, title_request
 from observability.evals import evaluate
 from observability.models import EvalResult, RequestLog
 from prompts_admin.stats import Sample
@@ -145,3 +146,19 @@ def test_a_title_is_not_a_turn_in_prompt_statistics(simulator, openai_template, 
 
     assert RequestLog.objects.filter(conversation=conversation).count() == 2
     assert (sample.requests, sample.errors) == (1, 0)
+
+
+def test_a_title_for_a_conversation_deleted_meanwhile_is_still_logged(
+    simulator, openai_template, make_user, title_model
+):
+    user = make_user()
+    conversation = _first_exchange(user, openai_template)
+    request = title_request(conversation)
+    Conversation.objects.filter(id=conversation.id).delete()  # while the title model answered
+
+    log = record_title_call(
+        conversation, title_model, request, TitleCall(started=time.monotonic(), text="Pasta")
+    )
+
+    assert (log.user, log.conversation_id, log.purpose) == (user, None, "title")
+    assert log.input_tokens > 0 and log.cost > 0  # no usage reported: estimated from the text
