@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
@@ -15,6 +16,7 @@ from django.conf import settings
 
 from chat import fragments, services
 from chat.models import Conversation, Role, Status
+from chat.title_log import TitleCall, record_title_call
 from gateway.models import LanguageModel
 from gateway.providers import ChatRequest, ProviderError, endpoint_for, http_timeout, stream_reply
 from observability.enqueue import enqueue
@@ -58,10 +60,11 @@ def title_request(conversation: Conversation) -> ChatRequest | None:
     )
 
 
-async def _complete(provider: str, request: ChatRequest) -> str:
+async def _complete(provider: str, request: ChatRequest, call: TitleCall) -> None:
     limits = http_timeout(connect=5, total=settings.CHAT_TITLE_TIMEOUT_SECONDS)
-    parts = [chunk.text async for chunk in stream_reply(endpoint_for(provider), request, limits)]
-    return "".join(parts)
+    async for chunk in stream_reply(endpoint_for(provider), request, limits):
+        call.text += chunk.text
+        call.usage = chunk.usage or call.usage
 
 
 def generate_title(conversation_id: UUID) -> str | None:
@@ -69,14 +72,19 @@ def generate_title(conversation_id: UUID) -> str | None:
     conversation = Conversation.objects.select_related("template__model").get(id=conversation_id)
     if conversation.title or (request := title_request(conversation)) is None:
         return None
-    provider = title_model(conversation).provider
+    model = title_model(conversation)
+    call = TitleCall(started=time.monotonic())
     try:
-        title = async_to_sync(asyncio.wait_for)(
-            _complete(provider, request), settings.CHAT_TITLE_TIMEOUT_SECONDS
+        async_to_sync(asyncio.wait_for)(
+            _complete(model.provider, request, call), settings.CHAT_TITLE_TIMEOUT_SECONDS
         )
-    except (ProviderError, TimeoutError):
+    except (ProviderError, TimeoutError) as error:
+        # Billed like a turn even when it fails: the provider may have charged for it.
+        record_title_call(conversation, model, request, call, error)
         log.warning("title generation for %s failed", conversation_id, exc_info=True)
         return None
+    record_title_call(conversation, model, request, call)
+    title = call.text
     if not services.conversation_set_generated_title(conversation_id=conversation_id, title=title):
         return None
     conversation.refresh_from_db(fields=["title"])

@@ -39,6 +39,7 @@ class RequestLogAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "user",
+        "purpose",
         "model_used",
         "fallback_used",
         "cache_status",
@@ -51,6 +52,7 @@ class RequestLogAdmin(ReadOnlyAdmin):
         "retrieval_ms",
     ]
     list_filter = [
+        "purpose",
         "status",
         "model_used",
         "fallback_used",

@@ -111,7 +111,11 @@ def _question_for(reply: Message) -> str:
 
 def evaluate(request_id: uuid.UUID | str) -> EvalResult | None:
     """Score one turn's answer and store it on its request log (None: nothing to score)."""
-    log = RequestLog.objects.select_related("message").filter(request_id=request_id).first()
+    log = (
+        RequestLog.objects.select_related("message")
+        .filter(request_id=request_id, purpose=RequestLog.Purpose.TURN)  # titles are not answers
+        .first()
+    )
     if log is None or log.message is None or log.status not in ANSWERED:
         return None
     reply = log.message

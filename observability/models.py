@@ -5,13 +5,21 @@ from django.db import models
 
 
 class RequestLog(models.Model):
-    """One row per turn: what was asked of which model, what it cost and how it went.
+    """One row per model call a user pays for: a turn, or a background title job.
+
+    What was asked of which model, what it cost and how it went. Turn statistics (latency,
+    errors, quality, experiments) read `purpose="turn"` only; spend (cost pages, budgets) reads all.
 
     Token counts are the provider-reported usage, kept apart so each is priced once:
     `input_tokens` excludes cached input, which is in `cached_input_tokens`.
     """
 
+    class Purpose(models.TextChoices):
+        TURN = "turn"
+        TITLE = "title"
+
     request_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.TURN)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

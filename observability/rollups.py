@@ -18,7 +18,12 @@ _USAGE_COLUMNS = (
     "turns, failed, unpriced, input_tokens, cached_input_tokens, cache_write_tokens, "
     "output_tokens, cost"
 )
-_USAGE_SUMS = """count(*), count(*) FILTER (WHERE l.status = 'failed'),
+# Title jobs (purpose 'title') are spend, not turns: their tokens and cost are summed (cost per
+# user, model and template includes them, as budgets do), and an unpriced one is counted so a
+# missing price stays visible; turn counts, failures and every other turn statistic leave them out.
+_TURN = "l.purpose = 'turn'"
+_USAGE_SUMS = f"""count(*) FILTER (WHERE {_TURN}),
+        count(*) FILTER (WHERE {_TURN} AND l.status = 'failed'),
         count(*) FILTER (WHERE NOT l.priced),
         sum(l.input_tokens), sum(l.cached_input_tokens), sum(l.cache_write_tokens),
         sum(l.output_tokens), COALESCE(sum(l.cost), 0)"""
@@ -42,8 +47,9 @@ _DAILY_SQL = f"""
     SELECT {_DAY}, {_MODEL}, l.template_id,
         COALESCE('v' || v.number, ''), COALESCE(left(x.name || ': ' || a.name, 100), ''),
         {_USAGE_SUMS},
-        count(*) FILTER (WHERE l.fallback_used), count(*) FILTER (WHERE l.cache_hit),
-        count(*) FILTER (WHERE l.status = 'blocked'),
+        count(*) FILTER (WHERE {_TURN} AND l.fallback_used),
+        count(*) FILTER (WHERE {_TURN} AND l.cache_hit),
+        count(*) FILTER (WHERE {_TURN} AND l.status = 'blocked'),
         count(e.id), COALESCE(sum(e.check_score), 0),
         count(e.judge_score), COALESCE(sum(e.judge_score), 0),
         COALESCE(sum(f.up), 0), COALESCE(sum(f.down), 0)
@@ -74,14 +80,14 @@ _LATENCY_SQL = f"""
         percentile_disc(0.5) WITHIN GROUP (ORDER BY l.ttft_ms),
         percentile_disc(0.95) WITHIN GROUP (ORDER BY l.ttft_ms),
         percentile_disc(0.99) WITHIN GROUP (ORDER BY l.ttft_ms)
-    FROM observability_requestlog l WHERE {_IN_RANGE}
+    FROM observability_requestlog l WHERE {_IN_RANGE} AND {_TURN}
     GROUP BY GROUPING SETS (({_DAY}, {_MODEL}), ({_DAY}))
 """
 
 _BLOCK_SQL = f"""
     INSERT INTO observability_blockrollup (day, rule, blocked)
     SELECT {_DAY}, COALESCE(NULLIF(l.error_kind, ''), 'unspecified'), count(*)
-    FROM observability_requestlog l WHERE {_IN_RANGE} AND l.status = 'blocked'
+    FROM observability_requestlog l WHERE {_IN_RANGE} AND {_TURN} AND l.status = 'blocked'
     GROUP BY 1, 2
 """
 # Per user, from the per-user-model-assistant rollup just written (days with logs only).

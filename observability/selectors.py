@@ -357,6 +357,7 @@ def quality(period: DateRange) -> list[Quality]:
             up=Sum("thumbs_up"),
             down=Sum("thumbs_down"),
         )
+        .filter(turns__gt=0)  # a model that only wrote titles has cost, not answers to rate
         .order_by("template__name", "prompt_version", "arm", "model")
     )
     return [

@@ -46,6 +46,7 @@ class Sample:
 
     @classmethod
     def of(cls, logs: QuerySet[RequestLog]) -> Sample:
+        logs = logs.filter(purpose=RequestLog.Purpose.TURN)  # a title job is not a served turn
         rows = list(logs.values_list("status", "latency_ms", "cost"))
         thumbs = Feedback.objects.filter(message_id__in=logs.values("message_id"))
         evals = EvalResult.objects.filter(

@@ -14,6 +14,7 @@ from budgets.models import Budget, TemplateCostPolicy
 from budgets.periods import next_day
 from budgets.selectors import spend_of
 from chat.models import Conversation, Message
+from chat.titles import generate_title
 from gateway.cache.models import CachePolicy
 from gateway.events import Accepted, Done, Error, Notice
 from gateway.models import LanguageModel
@@ -252,3 +253,22 @@ def test_a_user_at_the_hard_limit_hears_about_the_limit_before_the_length(make_u
     admission = admit(user_id=user.id, conversation_id=conversation.id, text=" word" * 500)
 
     assert admission.refusal.kind == "over_budget"  # shortening the message would not help
+
+
+def test_a_title_jobs_cost_counts_against_the_budget(make_user, template, simulator):
+    user = make_user()
+    Budget.objects.create(user=user, daily_hard_usd=Decimal("1.00"))
+    conversation = _conversation(user, template)
+    question = Message.objects.create(conversation=conversation, role="user", content="Costs?")
+    Message.objects.create(
+        conversation=conversation, role="assistant", content="Some.", parent=question
+    )
+    simulator.post("/_sim/script", json={"model": "gpt-4o", "reply": "Costs", "usage": ONE_DOLLAR})
+
+    # No CHAT_TITLE_MODEL row here: the title is asked of the assistant's own gpt-4o, for $1.00.
+    assert generate_title(conversation.id) == "Costs"
+
+    assert spend_of(user.id, timezone.now()).today == Decimal("1.00")
+    events = turn_events(Turn(user.id, conversation.id, "One more?"))
+    assert len(events) == 1 and isinstance(events[0], Error)
+    assert events[0].kind == "over_budget"

@@ -15,6 +15,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from chat.models import Conversation, Message
+from chat.titles import generate_title
 from gateway.models import LanguageModel
 from observability.models import (
     BlockRollup,
@@ -29,6 +31,7 @@ from observability.models import (
 )
 from observability.rollups import prune_request_logs, rollup_days, rollup_recent
 from observability.selectors import DateRange, cost_per_user
+from tests.live import TITLE_MODEL
 
 pytestmark = pytest.mark.django_db
 
@@ -366,3 +369,35 @@ def test_chart_labels_are_escaped():
 
     svg = stacked_bar_chart("Cost", [TODAY], [('<img src=x onerror="x">', [1.5])], "$")
     assert "<img" not in svg and "&lt;img src=x onerror=&quot;x&quot;&gt;: $1.50" in svg
+
+
+def test_a_title_job_is_in_cost_per_user_but_is_not_a_turn(
+    dataset, simulator, openai_template, manager
+):
+    alice = dataset["alice"]
+    conversation = Conversation.objects.create(user=alice, template=openai_template)
+    question = Message.objects.create(conversation=conversation, role="user", content="Pasta?")
+    Message.objects.create(
+        conversation=conversation, role="assistant", content="Flour, eggs.", parent=question
+    )
+    usage = {"input_tokens": 1000, "cached_input_tokens": 0, "output_tokens": 500}
+    simulator.post("/_sim/script", json={"model": TITLE_MODEL, "reply": "Pasta", "usage": usage})
+    generate_title(conversation.id)  # title-model: $0.15 in, $0.60 out per million: $0.00045
+    assert RequestLog.objects.get(purpose="title").cost == Decimal("0.00045")
+    turns_before = LatencyRollup.objects.filter(model="*").aggregate(t=Sum("turns"))["t"]
+
+    rollup_days(DAY1, TODAY)
+
+    response = manager.get(reverse("dashboards:users"), {**RANGE, "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [(r["user"], r["turns"], r["cost_usd"], r["unpriced_turns"]) for r in rows] == [
+        ("bob", "5", "2.52000000", "1"),
+        ("alice", "6", "1.30044900", "0"),  # her six turns plus her title's cost
+    ]
+    page = manager.get(reverse("dashboards:cost"), RANGE).content.decode()
+    assert TITLE_MODEL in page  # the cost by model includes the title model
+    assert LatencyRollup.objects.filter(model="*").aggregate(t=Sum("turns"))["t"] == turns_before
+    assert not LatencyRollup.objects.filter(model=TITLE_MODEL).exists()
+    assert DailyRollup.objects.get(model=TITLE_MODEL).turns == 0
+    quality = manager.get(reverse("dashboards:quality"), RANGE).content.decode()
+    assert TITLE_MODEL not in quality  # no answers to rate
