@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F, Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -70,20 +70,8 @@ def find_similar(
     return None
 
 
-# Eviction needs "used lately", not the instant: moving `last_used_at` (an indexed column) on
-# every hit would make each hit's UPDATE a non-HOT one that also inserts into the HNSW index.
-LAST_USED_GRANULARITY = timedelta(minutes=1)
-
-
 def note_hit(entry_id: int) -> None:
-    now = timezone.now()
-    CacheEntry.objects.filter(id=entry_id).update(
-        hits=F("hits") + 1,
-        last_used_at=Case(
-            When(last_used_at__lt=now - LAST_USED_GRANULARITY, then=Value(now)),
-            default=F("last_used_at"),
-        ),
-    )
+    CacheEntry.objects.filter(id=entry_id).update(hits=F("hits") + 1, last_used_at=timezone.now())
 
 
 def store_answer(
