@@ -261,6 +261,8 @@ def main() -> int:
     DATA.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in test_env().items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["DATABASE_CONN_MAX_AGE"] = "60"
+    # One user sends every hit turn, back to back: the per-user chat limit is not what is timed.
+    env.setdefault("RATE_LIMITS_CHAT", "default=100000/m")
     with embedded_services(env, DATA, persist_redis=False), simulator_process(env):
         manage(env, "migrate", "--noinput", "-v", "0")
         os.environ.update(env)
