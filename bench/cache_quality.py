@@ -1,17 +1,18 @@
 """How often the semantic cache serves one answer to different questions, and how often it helps.
 
     .venv/bin/python -m bench.cache_quality            # report → bench/results/cache_quality.json
-    .venv/bin/python -m bench.cache_quality --fit      # refit verify.WEIGHTS on *_train, print them
+    .venv/bin/python manage.py train_cache_verifier    # retrain the pair classifier on *_train
 
 Pairs are the labelled paraphrase sets in ../shared/evaldata (QQP: real questions, the traffic a
 cache sees; MRPC: news sentences, reported apart) and the project's own hard pairs in
 bench/data/hard_pairs.jsonl (same question with another number, entity, negation, unit, time or
 direction; and true rewordings). A pair counts as a hit when the cache would serve the first
 question's answer for the second: the normalised texts are equal, or the cosine is at least the
-threshold and (with verification) `verify` accepts. Hit rate is over label-1 pairs, false-hit
-rate over label-0 pairs, each with a 95 % Wilson interval. Only *_train is used for fitting and
-choosing settings; the report is on *_test. No database: the cache's lookup runs `verify` on the
-same inputs.
+threshold and (with verification) `verify` accepts: its rules, then the pair classifier. Hit
+rate is over label-1 pairs, false-hit rate over label-0 pairs, each with a 95 % Wilson interval.
+Only paraphrase_qqp_train is used for fitting and choosing settings (gateway/cache/training.py);
+the report is on *_test and the project's hard pairs. No database: the cache's lookup runs
+`verify` on the same inputs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 
 from bench.output import RESULTS_DIR
 from gateway.cache import verify as v
+from gateway.cache.classifier import pair_classifier
 from gateway.cache.wordvec import word_vectors
 from gateway.embeddings import WordLlamaEmbedder
 
@@ -37,7 +39,6 @@ if not EVALDATA.exists():
 HARD_PAIRS = ROOT / "bench" / "data" / "hard_pairs.jsonl"
 RESULTS = RESULTS_DIR / "cache_quality.json"
 SHIPPED_THRESHOLD = 0.8  # settings.CACHE_SIMILARITY_THRESHOLD's default
-FIT_FLOOR = 0.6  # pairs below this cosine never reach the verifier at any sane threshold
 
 
 def load(path: Path) -> list[dict]:
@@ -60,11 +61,15 @@ def wilson(k: int, n: int) -> list[float]:
     return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
 
-def served(pairs: list[dict], sims: np.ndarray, threshold: float, verified: bool) -> np.ndarray:
+def served(
+    pairs: list[dict], sims: np.ndarray, threshold: float, verified: bool, *, rules_only=False
+) -> np.ndarray:
     out = np.zeros(len(pairs), dtype=bool)
     for i, (pair, sim) in enumerate(zip(pairs, sims, strict=True)):
         if v.normalise(pair["a"]) == v.normalise(pair["b"]):
             out[i] = True
+        elif sim >= threshold and rules_only:
+            out[i] = not v.hard_mismatch(v.parse(pair["b"]), v.parse(pair["a"]))
         elif sim >= threshold:
             out[i] = not verified or v.verify(pair["b"], pair["a"], word_vectors, float(sim)).ok
     return out
@@ -90,6 +95,8 @@ def report_set(name: str, pairs: list[dict], threshold: float) -> dict:
     result = {
         "with_verification": rates(pairs, verified),
         "cosine_only": rates(pairs, served(pairs, sims, threshold, verified=False)),
+        # The rules alone, without the pair classifier: what the classifier adds.
+        "rules_only": rates(pairs, served(pairs, sims, threshold, verified=True, rules_only=True)),
         # For comparison: the cosine-only threshold needed to get the false-hit rate under 1 %.
         "cosine_only_sweep": {
             f"{t:.2f}": rates(pairs, served(pairs, sims, t, verified=False))
@@ -113,56 +120,19 @@ def report_set(name: str, pairs: list[dict], threshold: float) -> dict:
     return result
 
 
-def fit(threshold_grid=(0.8,)) -> None:
-    """Fit the scorer's weights on QQP train, then pick threshold and cut-off on train."""
-    pairs = load(EVALDATA / "paraphrase_qqp_train.jsonl")
-    sims = cosines(pairs)
-    rows, labels, index = [], [], []
-    for i, (pair, sim) in enumerate(zip(pairs, sims, strict=True)):
-        a, b = v.parse(pair["b"]), v.parse(pair["a"])
-        if sim < FIT_FLOOR or v.hard_mismatch(a, b):
-            continue
-        rows.append(v.features(a, b, float(sim), word_vectors))
-        labels.append(pair["label"])
-        index.append(i)
-    x = np.hstack([np.ones((len(rows), 1)), np.array(rows)])
-    y = np.array(labels, dtype=float)
-    weights = np.zeros(x.shape[1])
-    for _ in range(50):  # Newton's method on the L2-regularised log loss
-        p = 1 / (1 + np.exp(-np.clip(x @ weights, -30, 30)))
-        gradient = x.T @ (p - y) + 1e-3 * weights
-        hessian = (x * (p * (1 - p))[:, None]).T @ x + 1e-3 * np.eye(x.shape[1])
-        weights -= np.linalg.solve(hessian, gradient)
-    print("WEIGHTS =", [round(float(w), 4) for w in weights])
-    scores = np.zeros(len(pairs))
-    scores[index] = 1 / (1 + np.exp(-np.clip(x @ weights, -30, 30)))
-    exact = np.array([v.normalise(p["a"]) == v.normalise(p["b"]) for p in pairs])
-    label = np.array([p["label"] for p in pairs])
-    for threshold in threshold_grid:
-        for cut in (0.5, 0.7, 0.8, 0.81, 0.82, 0.83, 0.84, 0.85):
-            hit = exact | ((sims >= threshold) & (scores >= cut))
-            print(
-                f"threshold {threshold:.2f} cut {cut:.2f}: hit {hit[label == 1].mean():.3f} "
-                f"false {hit[label == 0].mean():.4f}"
-            )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--fit", action="store_true", help="refit verify.WEIGHTS on *_train")
     parser.add_argument(
         "--threshold",
         type=float,
         default=float(os.environ.get("CACHE_SIMILARITY_THRESHOLD", SHIPPED_THRESHOLD)),
     )
     args = parser.parse_args()
-    if args.fit:
-        fit()
-        return 0
+    classifier = pair_classifier()
     results = {
         "embedder": WordLlamaEmbedder.name,
         "similarity_threshold": args.threshold,
-        "verify_min_score": v.MIN_SCORE,
+        "verifier": {"version": classifier.version, "threshold": round(classifier.threshold, 4)},
         "qqp_test": report_set("qqp", load(EVALDATA / "paraphrase_qqp_test.jsonl"), args.threshold),
         "mrpc_test": report_set(
             "mrpc", load(EVALDATA / "paraphrase_mrpc_test.jsonl"), args.threshold
@@ -172,7 +142,7 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     for name in ("qqp_test", "mrpc_test", "hard_pairs"):
-        for mode in ("with_verification", "cosine_only"):
+        for mode in ("with_verification", "rules_only", "cosine_only"):
             r = results[name][mode]
             print(f"{name:11} {mode:18} hit {r['hit_rate']} false {r['false_hit_rate']}")
     print(f"wrote {RESULTS}")

@@ -1,7 +1,7 @@
 """Process-local counts of cache outcomes, for the metrics endpoint to export.
 
 Kinds: hit_exact, hit_similar, miss, rejected (a candidate failed verification), bypass (the cache
-failed and the turn went on without it), put, put_skipped, put_failed, evicted.
+failed and the turn went on without it), put, put_skipped, put_failed, hit_count_failed, evicted.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
+
 from chat.models import Status
 from gateway.cache.counters import count_cache_event
 from gateway.cache.store import note_hit, store_answer
@@ -23,15 +25,29 @@ def why_not_store(lookup, *, status: str, content: str, fallback_used: bool) -> 
     return lookup.no_store
 
 
+def count_hit(lookup) -> None:
+    """Count a hit on its entry, inside the caller's transaction (one commit for the turn).
+
+    Never raises, and its own savepoint keeps a failure from spoiling the caller's writes.
+    """
+    if lookup is None or lookup.hit is None:
+        return
+    try:
+        with transaction.atomic():
+            note_hit(lookup.hit.entry_id)
+    except Exception:
+        log.warning("could not count the semantic cache hit", exc_info=True)
+        count_cache_event("hit_count_failed")
+
+
 def remember(lookup, *, status: str, content: str, fallback_used: bool, model: str,
              simulated: bool) -> None:  # fmt: skip
-    """After the turn is recorded: count a hit on its entry, or store a fresh answer.
+    """After the turn is recorded: store a fresh answer (a hit was counted by `count_hit`).
 
     Never raises: the reply is already saved, and a cache that cannot write only misses later.
     """
     try:
         if lookup is not None and lookup.hit is not None:
-            note_hit(lookup.hit.entry_id)
             return
         if reason := why_not_store(
             lookup, status=status, content=content, fallback_used=fallback_used

@@ -13,16 +13,16 @@ questions word by word. It rejects outright a pair whose
 - names differ: a capitalised word of one question found nowhere in the other,
 - the same content words come in another order ("dogs chase cats" / "cats chase dogs");
 
-and otherwise scores how well the content words line up — each content word of one question
-needs the same stem or a close word vector in the other ("France"/"Germany" do not match,
-"quickly"/"fast" do) — with a logistic model over a few such features, fitted on the *_train
-paraphrase pairs (`python -m bench.cache_quality --fit`). bench/cache_quality.py reports the
+and otherwise asks the pair classifier (gateway/cache/classifier.py): a small network over how
+well the content words line up — each content word of one question needs the same stem or a
+close word vector in the other ("France"/"Germany" do not match, "quickly"/"fast" do) — lexical
+overlap, and which directions of the two sentence vectors differ; trained on the *_train
+paraphrase pairs by `manage.py train_cache_verifier`. bench/cache_quality.py reports the
 held-out numbers.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -247,25 +247,20 @@ def features(a: Parsed, b: Parsed, similarity: float, vectors: WordVectors) -> l
     ]
 
 
-# Fitted by `python -m bench.cache_quality --fit` on paraphrase_qqp_train (label 1 = same
-# question), over pairs with no hard mismatch and a cosine above 0.6. Intercept first.
-WEIGHTS = [-5.5212, 6.6932, 0.0468, 0.9792, 1.2646, -0.4292, -0.1506, 0.1148]
-# The lowest score served; chosen on the train pairs for a false-hit rate well under 1 %.
-MIN_SCORE = 0.83
-
-
-def score(values: list[float], weights: list[float] = WEIGHTS) -> float:
-    z = weights[0] + sum(w * v for w, v in zip(weights[1:], values, strict=True))
-    return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
-
-
 def verify(question: str, cached: str, vectors: WordVectors, similarity: float) -> Verdict:
     """Whether `cached`'s answer may be served for `question` (their sentence cosine given).
 
+    The rules reject first; a pair they pass is scored by the pair classifier (trained by
+    `manage.py train_cache_verifier`), whose threshold was set for a false-hit rate under 1 %.
     `vectors` embeds single words (gateway.cache.wordvec.word_vectors).
     """
-    a, b = parse(question), parse(cached)
-    if reason := hard_mismatch(a, b):
+    # Imported here: the classifier's features are built from this module's rules.
+    from gateway.cache.classifier import pair_classifier
+    from gateway.cache.pairs import pair_vector
+
+    if reason := hard_mismatch(parse(question), parse(cached)):
         return Verdict(False, reason, 0.0)
-    value = score(features(a, b, similarity, vectors))
-    return Verdict(value >= MIN_SCORE, "" if value >= MIN_SCORE else "content_word", value)
+    classifier = pair_classifier()
+    value = classifier.probability(pair_vector(question, cached, vectors))
+    ok = value >= classifier.threshold
+    return Verdict(ok, "" if ok else "pair_score", value)

@@ -1,7 +1,9 @@
-"""Word vectors for `verify`: always the local wordllama model, whatever embeds the sentences.
+"""Word and sentence vectors for `verify`: always the local wordllama model, whatever embeds the
+sentences for search.
 
 One word at a time through an API would add a network call to every lookup; the local model
-answers in microseconds, and its word-level similarities are what `verify.WORD_MATCH` is tuned on.
+answers in microseconds, and its similarities are what `verify.WORD_MATCH` and the pair
+classifier (gateway/cache/artifacts) were fitted on.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ _memo: dict[str, np.ndarray] = {}
 @cache
 def _model() -> WordLlamaEmbedder:
     return WordLlamaEmbedder()
+
+
+def sentence_vectors(texts: list[str]) -> np.ndarray:
+    """Unit wordllama vectors of whole questions, one row each."""
+    return _model().embed(texts)
 
 
 def word_vectors(words: list[str]) -> np.ndarray:

@@ -17,7 +17,7 @@ from gateway.cache.policy import is_time_sensitive, policy_for
 from gateway.cache.scope import cache_scope, knowledge_revision
 from gateway.cache.store import CachedAnswer, find_exact, find_similar
 from gateway.db import in_db_thread
-from gateway.embeddings import aembed, embedder
+from gateway.embeddings import embed, embedder
 from prompts_admin.models import PromptTemplate
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _new_lookup(
         user_id=user_id if policy.personal else None,
         history=history,
     )
-    lookup = CacheLookup(
+    return CacheLookup(
         status=MISS,
         scope=scope,
         template_id=template.id,
@@ -94,7 +94,18 @@ def _new_lookup(
         no_store="time_sensitive" if is_time_sensitive(question) else "",
         hit=find_exact(scope=scope, question=question),
     )
-    return lookup
+
+
+def _find(prepare, *args) -> CacheLookup | None:
+    """The whole lookup in one worker thread: scope, exact match, then embedding and vector
+    search. Each hop between the event loop and a thread costs more than these queries do."""
+    lookup = prepare(*args)
+    if lookup is None:
+        return None
+    if lookup.hit:
+        count_cache_event("hit_exact")
+        return replace(lookup, status=HIT)
+    return _search_similar(lookup)
 
 
 async def cache_lookup(
@@ -131,24 +142,19 @@ async def _look_up(prepare, *args) -> CacheLookup:
     if not settings.CACHE_ENABLED:
         return CacheLookup(OFF)
     try:
-        lookup = await in_db_thread(prepare)(*args)
-        if lookup is None:
-            return CacheLookup(OFF)
-        if lookup.hit:
-            count_cache_event("hit_exact")
-            return replace(lookup, status=HIT)
-        return await _search_similar(lookup)
+        lookup = await in_db_thread(_find)(prepare, *args)
+        return lookup or CacheLookup(OFF)
     except Exception:
         log.warning("semantic cache unavailable; answering without it", exc_info=True)
         count_cache_event("bypass")
         return CacheLookup(BYPASS)
 
 
-async def _search_similar(lookup: CacheLookup) -> CacheLookup:
+def _search_similar(lookup: CacheLookup) -> CacheLookup:
     name = embedder().name
-    vector = (await aembed([lookup.question]))[0].tolist()
+    vector = embed([lookup.question])[0].tolist()
     lookup = replace(lookup, embedding=vector, embedder=name)
-    hit = await in_db_thread(find_similar)(
+    hit = find_similar(
         scope=lookup.scope, question=lookup.question, embedding=vector, embedder=name
     )
     count_cache_event("hit_similar" if hit else "miss")

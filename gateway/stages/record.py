@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Message
-from gateway.cache.remember import remember
+from gateway.cache.remember import count_hit, remember
 from gateway.db import in_db_thread
 from gateway.stages.cache_lookup import CacheLookup
 from gateway.usage import Usage
@@ -51,7 +51,9 @@ class TurnOutcome:
 
 
 def record_turn(outcome: TurnOutcome) -> None:
-    _save(outcome)
+    with transaction.atomic():  # one commit (one WAL flush) for the reply, its log and a hit
+        _save(outcome)
+        count_hit(outcome.cache)
     cache = outcome.cache
     remember(
         cache,
