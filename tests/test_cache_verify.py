@@ -54,10 +54,19 @@ def test_no_hard_negative_pair_is_served(pair):
         ("How can I reset my password?", "How do I reset my password?"),
         ("How many calories does an apple have?", "How many calories are in an apple?"),
         ("What's machine learning?", "What is machine learning?"),
+        ("What's the capital of France?", "What is the capital of France?"),
+        ("how do i reset my password", "How do I reset my password?"),
     ],
 )
 def test_a_rewording_is_accepted(asked, cached):
     assert _verdict(asked, cached)
+
+
+def test_a_bare_word_difference_still_goes_through_the_rules():
+    # Fillers are ignored only after the hard checks: an article never hides a changed number.
+    same = _verdict("What's the capital of France?", "What is the capital of France?")
+    assert same.reason == "same_words"
+    assert not _verdict("What is the 2nd planet?", "What is the 3rd planet?")
 
 
 def test_normalising_ignores_case_spacing_and_end_punctuation():

@@ -247,6 +247,17 @@ def features(a: Parsed, b: Parsed, similarity: float, vectors: WordVectors) -> l
     ]
 
 
+# Words whose presence never changes what a question asks ("What's" is "What is").
+_FILLER = frozenset({"a", "an", "the", "is", "are", "please"})
+
+
+def _plain_words(text: str) -> tuple[str, ...]:
+    """Every word in order but fillers: the same for questions that differ only in case,
+    punctuation, contractions or articles, which the pair classifier needn't judge."""
+    words = (_word(token) for token in _TOKEN.findall(unicodedata.normalize("NFKC", text)))
+    return tuple(w for w in words if w[:1].isalnum() and w not in _FILLER)
+
+
 def verify(question: str, cached: str, vectors: WordVectors, similarity: float) -> Verdict:
     """Whether `cached`'s answer may be served for `question` (their sentence cosine given).
 
@@ -258,8 +269,11 @@ def verify(question: str, cached: str, vectors: WordVectors, similarity: float) 
     from gateway.cache.classifier import pair_classifier
     from gateway.cache.pairs import pair_vector
 
-    if reason := hard_mismatch(parse(question), parse(cached)):
+    mine, theirs = parse(question), parse(cached)
+    if reason := hard_mismatch(mine, theirs):
         return Verdict(False, reason, 0.0)
+    if _plain_words(question) == _plain_words(cached):
+        return Verdict(True, "same_words", 1.0)
     classifier = pair_classifier()
     value = classifier.probability(pair_vector(question, cached, vectors))
     ok = value >= classifier.threshold
