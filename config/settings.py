@@ -94,7 +94,7 @@ REDIS_URL = env.str("REDIS_URL")
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.cache_backends.SharedRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "sb",
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -110,15 +110,15 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # Pub/sub, not the list-based RedisChannelLayer: a group_send is one PUBLISH and each
+        # process reads every message of its subscriptions from one connection. The list layer
+        # popped one message per round trip per process, so at 100 streaming replies its queue
+        # fell behind, messages expired and most turns never saw their last frame. Nothing is
+        # lost by having no backlog: a page that reconnects catches up from the saved reply.
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
-            # A dead Redis must fail fast. Reads block by design (BZPOPMIN, 5 s), so the read
-            # timeout must be longer: redis-py 8's default of 5 s cuts every idle receive.
-            "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2, "socket_timeout": 15}],
+            "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
             "prefix": "sb:channels",
-            # Streams are batched into few frames a second; this is headroom, not the design.
-            "capacity": 1000,
-            "expiry": 30,
         },
     }
 }
