@@ -123,7 +123,8 @@ def test_concurrent_turns_share_the_processs_redis_connections(
 
     simulator.post("/_sim/script", json={"reply": "Fine.", "times": 0})
     conversations = [
-        Conversation.objects.create(user=make_user(), template=openai_template) for _ in range(30)
+        Conversation.objects.create(user=make_user(f"user{n}"), template=openai_template)
+        for n in range(30)
     ]
     server = redis.Redis.from_url(settings.REDIS_URL)
 
