@@ -106,39 +106,3 @@ def test_an_anthropic_key_sends_real_anthropic_requests(
     assert canary["text"].startswith("Confidential marker: SB-") and "cache_control" not in canary
     assert upstream["params"]["max_tokens"] == anthropic_template.max_output_tokens
 
-
-def test_concurrent_turns_share_the_processs_redis_connections(
-    make_user, openai_template, simulator
-):
-    # Django keeps a cache object per async context; without one client per process every turn
-    # opened a Redis connection pool of its own and left it open (a load test ran out of them).
-    import asyncio
-
-    import redis
-    from channels.db import database_sync_to_async
-    from django.conf import settings
-    from django.db import connections
-
-    from gateway.pipeline import run_turn
-
-    simulator.post("/_sim/script", json={"reply": "Fine.", "times": 0})
-    conversations = [
-        Conversation.objects.create(user=make_user(f"user{n}"), template=openai_template)
-        for n in range(30)
-    ]
-    server = redis.Redis.from_url(settings.REDIS_URL)
-
-    async def one(conversation):
-        return [e async for e in run_turn(Turn(conversation.user_id, conversation.id, "Hi"))]
-
-    async def all_turns():
-        try:
-            return await asyncio.gather(*(one(c) for c in conversations))
-        finally:
-            await database_sync_to_async(connections.close_all)()
-
-    before = len(server.client_list())
-    turns = asyncio.run(all_turns())
-
-    assert all(isinstance(events[-1], Done) for events in turns)
-    assert len(server.client_list()) - before < 20  # threads and pools, not one per turn
