@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ import numpy as np
 
 from bench.faults import percentile, simulator_process
 from bench.output import RESULTS_DIR
+from devstack.daphne import daphne_argv
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services, free_port, wait_for_port
 from devstack.testrun import test_env
@@ -306,8 +306,7 @@ def daphne(env: dict[str, str]) -> Iterator[str]:
     from tests.live import running
 
     port = free_port()
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    with running([*argv, "config.asgi:application"], env):
+    with running(daphne_argv("127.0.0.1", port, env), env):
         wait_for_port(port, timeout=180)
         yield f"http://127.0.0.1:{port}"
 

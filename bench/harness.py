@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from bench.output import RESULTS_DIR
+from devstack.daphne import daphne_argv
 from devstack.processes import ROOT, manage
 from devstack.services import embedded_services, free_port, wait_for_port
 from devstack.testrun import test_env
@@ -107,8 +108,7 @@ def app_stack(
         web = []
         for index in range(web_processes):
             port = free_port()
-            argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            daphne = stack.enter_context(process([*argv, "config.asgi:application"], env))
+            daphne = stack.enter_context(process(daphne_argv("127.0.0.1", port, env), env))
             pids[f"web{index}"] = daphne.pid
             web.append(f"http://127.0.0.1:{port}")
         wait_for_port(sim_port)

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from devstack.daphne import daphne_argv
 from devstack.processes import ROOT, Supervisor, manage
 from devstack.services import embedded_services, free_port, wait_for_port
 
@@ -70,10 +71,7 @@ def start_web(
     name: str = "web",
     behind_proxy: bool = False,
 ) -> None:
-    argv = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port)]
-    # Behind nginx, the client address comes from X-Forwarded-For (nginx overwrites it).
-    proxy = ["--proxy-headers"] if behind_proxy else []
-    supervisor.spawn(name, [*argv, *proxy, "config.asgi:application"], env)
+    supervisor.spawn(name, daphne_argv(host, port, env, behind_proxy=behind_proxy), env)
 
 
 def start_workers(supervisor: Supervisor, env: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import httpx
 
+from devstack.daphne import daphne_argv
 from devstack.processes import ROOT
 from devstack.services import free_port, wait_for_port
 
@@ -60,8 +61,7 @@ def simulator(**knobs: float) -> Iterator[str]:
 @contextmanager
 def daphne(env: Mapping[str, str]) -> Iterator[str]:
     port = free_port()
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    with running([*argv, "config.asgi:application"], env):
+    with running(daphne_argv("127.0.0.1", port, env), env):
         wait_for_port(port, timeout=30)
         yield f"http://127.0.0.1:{port}"
 

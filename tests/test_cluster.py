@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -25,6 +24,7 @@ from django.contrib.auth.models import Group
 from api.keys import apikey_create
 from chat import services
 from chat.models import Conversation, Message, Status
+from devstack.daphne import daphne_argv
 from devstack.nginx import nginx_argv, write_config
 from devstack.services import free_port, wait_for_port
 from observability.models import RequestLog
@@ -50,8 +50,8 @@ class Cluster:
 @contextmanager
 def _web_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--proxy-headers"]
-    with live.running([*argv, "config.asgi:application"], env) as process:
+    argv = daphne_argv("127.0.0.1", port, env, behind_proxy=True)
+    with live.running(argv, env) as process:
         wait_for_port(port, timeout=120)  # a bound, not a measurement: startup on a busy machine
         yield f"127.0.0.1:{port}", process
 

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.log import log_response
 
 from chat.models import Conversation
+from devstack.daphne import daphne_argv
 from devstack.services import free_port, wait_for_port
 from observability.context import HEADER
 from observability.logs import structured_formatter
@@ -88,8 +89,7 @@ def test_one_request_id_links_the_consumer_and_the_celery_task_log_lines(
     web_log, worker_log = tmp_path / "daphne.log", tmp_path / "worker.log"
     port = free_port()
     with ExitStack() as stack:
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        _running_logged(stack, [*daphne, "config.asgi:application"], env, web_log)
+        _running_logged(stack, daphne_argv("127.0.0.1", port, env), env, web_log)
         worker = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo"]
         _running_logged(
             stack, [*worker, "-l", "info", "--without-gossip", "--without-mingle"], env, worker_log
