@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce
 from budgets.models import Budget, TemplateCostPolicy
 from budgets.periods import day_start, month_start
 from gateway.models import LanguageModel
+from gateway.turn_memo import once_per_turn
 from observability.models import RequestLog
 from prompts_admin.models import PromptTemplate
 
@@ -99,6 +100,7 @@ def spend_today_shared(now: datetime) -> Decimal:
     return total
 
 
+@once_per_turn(key=lambda template: (template.id,))
 def cost_policy_of(template: PromptTemplate) -> TemplateCostPolicy | None:
     return (
         TemplateCostPolicy.objects.select_related("downgrade_model")

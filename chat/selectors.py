@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from chat.models import SEARCH_CONFIG, Conversation, Message, Role, Source, Status
 from gateway.cache.selectors import with_cache_flag
+from gateway.turn_memo import once_per_turn
 from prompts_admin.models import PromptTemplate
 
 SIDEBAR_LIMIT = 100
@@ -141,6 +142,7 @@ def last_sent_client_id(conversation: Conversation) -> str:
     )
 
 
+@once_per_turn(key=lambda conversation_id, message_id, limit: (conversation_id, message_id, limit))
 def history_before(conversation_id: UUID, message_id: int, limit: int) -> list[dict[str, str]]:
     """The last `limit` turns before `message_id` on its branch that a model should see, oldest
     first.

@@ -45,6 +45,7 @@ from gateway.stages.retrieval import Retrieved, retrieve_for_turn
 from gateway.stages.select_prompt import select_prompt, served_template
 from gateway.stages.tool_loop import ToolLoop
 from gateway.tools.toolbox import toolbox_for
+from gateway.turn_memo import turn_memo
 from gateway.usage import Usage
 from guardrails.checks import Verdict
 from observability.tracing import model_call_span, stage_span, turn_span
@@ -128,6 +129,7 @@ async def run_turn(turn: Turn) -> AsyncIterator[Event]:
     with (
         bound_contextvars(request_id=request_id),
         turn_span(request_id=request_id, user_id=turn.user_id),
+        turn_memo(),
     ):
         async with contextlib.aclosing(_run_turn(turn)) as events:
             async for event in events:
@@ -249,13 +251,17 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
         reply_guard = guard.reply_guard()
         # Asked to answer again (retry, regenerate): the user wants a fresh reply, not the cache's.
         with stage_span("cache"):
-            cache = NOT_LOOKED_UP if answer_again else await cache_lookup(
-                template=template,
-                user_id=turn.user_id,
-                conversation_id=turn.conversation_id,
-                reply_id=saved.reply_id,
-                version=str(choice.version.pk) if choice.version else None,
-                system_prompt=choice.system_prompt,
+            cache = (
+                NOT_LOOKED_UP
+                if answer_again
+                else await cache_lookup(
+                    template=template,
+                    user_id=turn.user_id,
+                    conversation_id=turn.conversation_id,
+                    reply_id=saved.reply_id,
+                    version=str(choice.version.pk) if choice.version else None,
+                    system_prompt=choice.system_prompt,
+                )
             )
         if guard.verdict.pii_types:  # someone's personal data must never answer someone else
             cache = replace(cache, no_store="personal_data")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from gateway.turn_memo import once_per_turn
 from guardrails.models import GuardrailEvent, GuardrailPolicy, Review
 
 
 # Defaults for assistants that have no policy row: never saved, never shared between calls.
+@once_per_turn(key=lambda template: (template.pk,))
 def policy_for(template) -> GuardrailPolicy:
     try:
         return template.guardrail_policy

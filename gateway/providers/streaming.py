@@ -16,6 +16,7 @@ import httpx2
 import openai
 
 from gateway.models import Provider
+from gateway.providers import openai_sse
 from gateway.providers.base import ChatRequest, ProviderError, ReplyChunk
 from gateway.providers.endpoints import Endpoint
 from gateway.providers.tool_wire import (
@@ -140,41 +141,27 @@ async def _openai_stream(
     if request.tools:
         params["tools"] = openai_tools(request.tools)
     usage, calls = None, PartialCalls()
-    stream = await client.chat.completions.create(**params)
-    async with stream:
-        async for chunk in stream:
-            for choice in chunk.choices:
+    async with client.chat.completions.with_streaming_response.create(**params) as response:
+        async for chunk in openai_sse.chunks(response):
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
                 # A refusal comes in its own field; the user must still see it.
-                text = choice.delta and (choice.delta.content or choice.delta.refusal)
-                if text:
+                if text := delta.get("content") or delta.get("refusal"):
                     yield ReplyChunk(text=text)
                 # Parallel calls stream interleaved pieces, told apart by their index.
-                for piece in (choice.delta and choice.delta.tool_calls) or ():
-                    function = piece.function
+                for piece in delta.get("tool_calls") or ():
+                    function = piece.get("function") or {}
                     calls.add(
-                        piece.index,
-                        id=piece.id or "",
-                        name=(function and function.name) or "",
-                        arguments=(function and function.arguments) or "",
+                        piece.get("index", 0),
+                        id=piece.get("id") or "",
+                        name=function.get("name") or "",
+                        arguments=function.get("arguments") or "",
                     )
-            if chunk.usage:
-                usage = _openai_usage(chunk.usage)
+            if chunk.get("usage"):
+                usage = openai_sse.usage_of(chunk["usage"])
     for call in calls.pop_all():
         yield ReplyChunk(tool_call=call)
     yield ReplyChunk(usage=usage)
-
-
-def _openai_usage(usage) -> Usage:
-    details = usage.prompt_tokens_details
-    cached = (details.cached_tokens or 0) if details else 0
-    output_details = usage.completion_tokens_details
-    reasoning = (output_details.reasoning_tokens or 0) if output_details else 0
-    return Usage(
-        input_tokens=usage.prompt_tokens - cached,
-        cached_input_tokens=cached,
-        output_tokens=usage.completion_tokens,
-        reasoning_tokens=reasoning,
-    )
 
 
 async def _anthropic_stream(
