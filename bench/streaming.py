@@ -1,6 +1,6 @@
 """Concurrent streaming: N websocket users at once, each streaming a reply, on one machine.
 
-    .venv/bin/python -m bench.streaming [--users 100 500 1000] [--web-processes 1]
+    .venv/bin/python -m bench.streaming [--users 100 500 1000] [--web-processes CORES]
                                         [--windows 30] [--ttft-ms 300] [--tokens-per-s 50]
 
 For each N, all N users connect and send at the same moment; the simulator answers each with the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 
@@ -117,7 +118,8 @@ def measure(stack, users: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, nargs="+", default=[100, 500, 1000])
-    parser.add_argument("--web-processes", type=int, default=1)
+    # One Daphne per core, spread as nginx would spread them: the production shape (make cluster).
+    parser.add_argument("--web-processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--windows", type=int, nargs="+", default=[30])
     parser.add_argument("--ttft-ms", type=int, default=300)
     parser.add_argument("--tokens-per-s", type=int, default=50)
