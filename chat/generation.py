@@ -104,9 +104,13 @@ class Generation:
 
     async def _broadcast_events(self) -> None:
         window = settings.CHAT_STREAM_WINDOW_MS / 1000
+        first = True
         while (event := await self.events.get()) is not _END:
             if isinstance(event, Delta):
-                text, event = await self._coalesce(event.text, window)
+                # The first words go out at once: batching is for throughput, and waiting out
+                # a window before them only added its length to the time to first token.
+                text, event = await self._coalesce(event.text, 0 if first else window)
+                first = False
                 new_blocks, tail = self.streamed.feed(text)
                 await self._publish(fragments.reply_delta_html(self.reply.id, new_blocks, tail))
                 if event is _END:

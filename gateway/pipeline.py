@@ -174,7 +174,15 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
         choice = await select_prompt(template=saved.conversation.template, user_id=turn.user_id)
         template = served_template(saved.conversation.template, choice)
     if admission.repeat is not None:  # emergency mode: an earlier answer, no model call
-        async for event in answer_from_repeat(turn, saved, template, admission):
+        # Still judged first: a message the guardrails block gets no answer, cached or not.
+        with stage_span("input_guardrails"):
+            guard = await guard_input(
+                template=template,
+                user_message_id=saved.user_message_id,
+                request_id=turn.request_id,
+                user_id=turn.user_id,
+            )
+        async for event in answer_from_repeat(turn, saved, template, admission, guard.verdict):
             yield event
         return
     template = admission.applied_to(template)  # over budget: the cheaper model

@@ -67,7 +67,10 @@ class CacheEntry(models.Model):
                 opclasses=["vector_cosine_ops"],
             ),
             models.Index(fields=["expires_at"], name="cache_expires"),
-            models.Index(fields=["template_id", "last_used_at"], name="cache_template_lru"),
+            # No index on `hits` or `last_used_at`: a hit's UPDATE then touches no indexed
+            # column and stays a HOT update (the table keeps free room per page, migration
+            # 0006). Indexed, every hit re-inserted the row into every index, the HNSW graph
+            # included. Beat's LRU eviction sorts one template's rows instead.
         ]
 
     def __str__(self) -> str:

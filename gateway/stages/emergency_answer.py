@@ -20,11 +20,12 @@ from budgets.repeats import RepeatAnswer, is_opening_message
 from chat.models import Conversation, Status
 from chat.services import SavedInput, reply_assign_model
 from gateway.db import in_db_thread
-from gateway.events import Accepted, Delta, Done, Event, Notice
+from gateway.events import Accepted, Blocked, Delta, Done, Event, Notice
 from gateway.stages.cache_lookup import opening_question_lookup
 from gateway.stages.record import TurnOutcome, record
 from gateway.stages.select_prompt import select_prompt, served_template
 from gateway.usage import Usage
+from guardrails.checks import Verdict
 from prompts_admin.models import PromptTemplate
 
 if TYPE_CHECKING:
@@ -71,9 +72,10 @@ async def with_cached_answer(
 
 
 async def answer_from_repeat(
-    turn: Turn, saved: SavedInput, template: PromptTemplate, admission: Admission
+    turn: Turn, saved: SavedInput, template: PromptTemplate, admission: Admission, verdict: Verdict
 ) -> AsyncIterator[Event]:
-    """Reply with `admission.repeat`: recorded like any reply, with zero tokens and zero cost."""
+    """Reply with `admission.repeat`: recorded like any reply, with zero tokens and zero cost.
+    `verdict`: the input guardrails' judgement; a blocked message gets the notice instead."""
     started = time.monotonic()
     repeat = admission.repeat
     await in_db_thread(reply_assign_model)(
@@ -82,35 +84,53 @@ async def answer_from_repeat(
     yield Accepted(
         saved.user_message_id, saved.reply_id, repeat.model, repeat.simulated, retry=turn.retry
     )
+    if verdict.blocked:
+        await record(_outcome(turn, saved, template, repeat, verdict=verdict, started=started))
+        yield Blocked(verdict.reason, verdict.notice, "input")
+        return
     if admission.notice:
         yield Notice(admission.notice)
     yield Delta(repeat.text)
-    latency_ms = int((time.monotonic() - started) * 1000)
-    await record(
-        TurnOutcome(
-            request_id=turn.request_id,
-            user_id=turn.user_id,
-            conversation_id=turn.conversation_id,
-            template_id=template.id,
-            reply_id=saved.reply_id,
-            model_requested=template.model.name,
-            model=repeat.model,
-            provider=template.model.provider,
-            simulated=repeat.simulated,
-            content=repeat.text,
-            status=Status.COMPLETE,
-            usage=None,
-            cost=Decimal(0),  # no model was called: a cache hit costs nothing, and says so
-            priced=True,
-            latency_ms=latency_ms,
-            ttft_ms=latency_ms,
-            cache=repeat.cache,  # a semantic cache hit is logged, and counted on its entry
-        )
-    )
+    outcome = _outcome(turn, saved, template, repeat, verdict=None, started=started)
+    await record(outcome)
+    latency_ms = outcome.latency_ms
     yield Done(
         usage=Usage(),
         cost=Decimal(0),
         model=repeat.model,
         cache_hit=True,
         timings={"ttft_ms": latency_ms, "latency_ms": latency_ms},
+    )
+
+
+def _outcome(
+    turn: Turn,
+    saved: SavedInput,
+    template: PromptTemplate,
+    repeat: RepeatAnswer,
+    *,
+    verdict: Verdict | None,
+    started: float,
+) -> TurnOutcome:
+    latency_ms = int((time.monotonic() - started) * 1000)
+    return TurnOutcome(
+        request_id=turn.request_id,
+        user_id=turn.user_id,
+        conversation_id=turn.conversation_id,
+        template_id=template.id,
+        reply_id=saved.reply_id,
+        model_requested=template.model.name,
+        model=repeat.model,
+        provider=template.model.provider,
+        simulated=repeat.simulated,
+        content=verdict.notice if verdict else repeat.text,
+        status=Status.BLOCKED if verdict else Status.COMPLETE,
+        usage=None,
+        cost=Decimal(0),  # no model was called: a cache hit costs nothing, and says so
+        priced=True,
+        latency_ms=latency_ms,
+        ttft_ms=None if verdict else latency_ms,
+        error_kind=verdict.reason if verdict else "",
+        # A semantic cache hit is logged, and counted on its entry; a blocked turn used none.
+        cache=None if verdict else repeat.cache,
     )
