@@ -1,8 +1,10 @@
 """A small injection / jailbreak classifier: logistic regression over hashed n-gram features.
 
-Features (v2): character 2- to 5-grams of the canonical text plus word unigrams and bigrams, the
-words first glossed into English (`guardrails.gloss`) so that German or Spanish attacks share
-features with English ones; each block L2-normalised, all hashed into 2**BITS buckets. They are
+Features (v3): character 2- to 5-grams of the canonical text plus word unigrams and bigrams, the
+words first glossed into English (`guardrails.gloss`: injection words in several languages and
+everyday German, so that German requests share features with their English twins); each block
+L2-normalised, all hashed into 2**BITS buckets. v3 differs from v2 only in the gloss, which
+changes the features: a v2 artifact is not read. They are
 computed here with numpy alone (the same function for training and scoring), so scoring needs
 no scikit-learn. Train with `manage.py train_injection_classifier`.
 """
@@ -22,7 +24,7 @@ import numpy as np
 
 from guardrails.gloss import GLOSS
 
-FORMAT = 2
+FORMAT = 3
 ARTIFACT = Path(__file__).parent / "artifacts" / f"injection-v{FORMAT}.npz"
 CHAR_NGRAMS = (2, 3, 4, 5)
 BITS = 18

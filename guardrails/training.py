@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from guardrails.classifier import BITS, FORMAT, InjectionClassifier, features
+from guardrails.classifier import BITS, CHAR_NGRAMS, FORMAT, InjectionClassifier, features
+from guardrails.gloss import GLOSS
 from guardrails.normalize import canonical
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +29,12 @@ ORDINARY_COUNT = 1500
 # rows only (the floor is 3 %); the ordinary questions are easy and would pull it down.
 TARGET_FPR = 0.03
 FOLDS = 5
+# Short rows of one source sharing a run of this many words are near-duplicates (deepset's set
+# has the same attack alone, after a question, after two questions): they go to the same fold,
+# so a row's held-out score comes from a model that saw none of its variants, as a new message's
+# does. Long rows share boilerplate runs ("you are going to") without being variants.
+SHARED_WORDS = 4
+SHORT_ROW_CHARS = 500
 
 
 def evaldata_dir() -> Path:
@@ -81,19 +89,49 @@ def threshold_for_fpr(probabilities: np.ndarray, labels: np.ndarray, fpr: float)
     return float(min(0.99, benign[allowed] + 1e-6)) if len(benign) > allowed else 0.5
 
 
-def _fold_models(features, labels, strata, c: float, seed: int):
-    """One model per fold, and each row's score from the model that did not see it."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
+def near_duplicate_groups(texts: list[str], sources: list[str]) -> np.ndarray:
+    """A group number per row: short rows of one source that share SHARED_WORDS words in a row
+    are joined (transitively); every other row is a group of its own."""
+    parent = list(range(len(texts)))
 
-    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_seen: dict[tuple[str, str], int] = {}
+    for i, (text, source) in enumerate(zip(texts, sources, strict=True)):
+        if len(text) >= SHORT_ROW_CHARS:
+            continue
+        words = re.findall(r"\w+", canonical(text))
+        runs = {" ".join(words[k : k + SHARED_WORDS]) for k in range(len(words) - SHARED_WORDS + 1)}
+        for run in sorted(runs):
+            key = (source, run)
+            if key in first_seen:
+                parent[root(i)] = root(first_seen[key])
+            else:
+                first_seen[key] = i
+    return np.array([root(i) for i in range(len(texts))])
+
+
+def _fold_models(features, labels, strata, groups, c: float, seed: int):
+    """One model per fold, and each row's score from the model that did not see it (nor any
+    near-duplicate of it)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    folds = StratifiedGroupKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     held_out = np.zeros(len(labels))
     models = []
     # A source with fewer rows of a label than folds (a few reviewed blocks) is stratified by
     # label alone.
     sizes = np.bincount(strata)
     split_by = np.where(sizes[strata] < FOLDS, labels, strata + 2)
-    for fit_rows, validation_rows in folds.split(features, split_by):
+    # Too few groups of a label to spread over the folds (tiny data): rows are their own groups.
+    if min(len(set(groups[labels == label])) for label in (0, 1)) < 2 * FOLDS:
+        groups = np.arange(len(labels))
+    for fit_rows, validation_rows in folds.split(features, split_by, groups):
         model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
         model.fit(features[fit_rows], labels[fit_rows])
         held_out[validation_rows] = model.decision_function(features[validation_rows])
@@ -122,9 +160,10 @@ def train(
         [names.index(s) * 2 + label for s, (_, label) in zip(sources, examples, strict=True)]
     )
     features = feature_matrix(text for text, _ in examples)
+    groups = near_duplicate_groups([text for text, _ in examples], sources)
     best = None
     for c in c_grid:
-        models, held_out = _fold_models(features, labels, strata, c, seed)
+        models, held_out = _fold_models(features, labels, strata, groups, c, seed)
         hard = np.array([source != ORDINARY_SOURCE for source in sources])
         threshold = threshold_for_fpr(held_out[hard], labels[hard], TARGET_FPR)
         recalls = {
@@ -138,13 +177,17 @@ def train(
     _, c, threshold, models, recalls = best
     weights = np.mean([m.coef_[0] for m in models], axis=0).astype(np.float32)
     bias = float(np.mean([m.intercept_[0] for m in models]))
-    digest = hashlib.sha256("\n".join(f"{label}\t{text}" for text, label in examples).encode())
+    # The version names the data and the features: a changed gloss is a different model.
+    recipe = json.dumps([BITS, CHAR_NGRAMS, sorted(GLOSS.items()), c_grid, seed, FOLDS])
+    rows = "\n".join(f"{label}\t{text}" for text, label in examples)
+    digest = hashlib.sha256(f"{recipe}\n{rows}".encode())
     version = f"injection-v{FORMAT}-{digest.hexdigest()[:10]}"
     meta = {
         "rows": len(examples),
         "attacks": int(labels.sum()),
         "c": c,
         "folds": FOLDS,
+        "fold_groups": "near-duplicates together",
         "target_fpr": TARGET_FPR,
         "validation_recall_at_threshold": recalls,
     }
