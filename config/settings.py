@@ -115,7 +115,7 @@ CHANNEL_LAYERS = {
         # popped one message per round trip per process, so at 100 streaming replies its queue
         # fell behind, messages expired and most turns never saw their last frame. Nothing is
         # lost by having no backlog: a page that reconnects catches up from the saved reply.
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "config.channel_layers.ListeningPubSubChannelLayer",
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
             "prefix": "sb:channels",
