@@ -175,13 +175,7 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
         template = served_template(saved.conversation.template, choice)
     if admission.repeat is not None:  # emergency mode: an earlier answer, no model call
         # Still judged first: a message the guardrails block gets no answer, cached or not.
-        with stage_span("input_guardrails"):
-            guard = await guard_input(
-                template=template,
-                user_message_id=saved.user_message_id,
-                request_id=turn.request_id,
-                user_id=turn.user_id,
-            )
+        guard = await _judge_input(turn, template, saved.user_message_id)
         async for event in answer_from_repeat(turn, saved, template, admission, guard.verdict):
             yield event
         return
@@ -247,13 +241,7 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
     ids = {"request_id": turn.request_id, "user_id": turn.user_id, "template_id": template.id}
     reply_guard, blocked = None, None
     try:
-        with stage_span("input_guardrails"):
-            guard = await guard_input(
-                template=template,
-                user_message_id=saved.user_message_id,
-                request_id=turn.request_id,
-                user_id=turn.user_id,
-            )
+        guard = await _judge_input(turn, template, saved.user_message_id)
         if guard.verdict.blocked:  # the message stays saved, marked blocked, and is never sent
             raise TurnBlocked(guard.verdict, "input")
         reply_guard = guard.reply_guard()
@@ -354,6 +342,17 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
                 "latency_ms": final.latency_ms,
                 **({"retrieval_ms": final.retrieval_ms} if final.retrieval_ms is not None else {}),
             },
+        )
+
+
+async def _judge_input(turn: Turn, template, user_message_id: int):
+    """Stage 2 on the saved message: injection score, PII, and the canary for the reply."""
+    with stage_span("input_guardrails"):
+        return await guard_input(
+            template=template,
+            user_message_id=user_message_id,
+            request_id=turn.request_id,
+            user_id=turn.user_id,
         )
 
 
