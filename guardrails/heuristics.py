@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from guardrails.normalize import Readings
 
-_PRIOR = r"(?:all |any |the |your |my |these |those |every )*(?:previous|prior|above|earlier|preceding|former|initial|original|system|old|existing|given)?"
+_PRIOR = r"(?:all |any |the |your |my |these |those |every )*(?:previous|prior|above|earlier|preceding|former|initial|original|system|old|existing|given|provided|supplied|stated|mentioned)?"
 _RULES_OF = r"(?:instructions?|rules|directions?|guidelines|prompts?|commands?|constraints|context|programming|restrictions|orders|tasks|inputs|information)"
 
 
