@@ -208,14 +208,10 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
         hit = cache.hit  # an answer from the cache: no model was called, and it cost nothing
         if hit:
             cost, priced = Decimal(0), True
-        return TurnOutcome(
-            request_id=turn.request_id,
-            user_id=turn.user_id,
-            conversation_id=turn.conversation_id,
-            template_id=template.id,
-            template=template.slug,
-            reply_id=saved.reply_id,
-            model_requested=template.model.name,
+        return TurnOutcome.of_turn(
+            turn,
+            saved,
+            template,
             model=hit.model if hit else served.name,
             provider="" if hit else served.provider,
             simulated=hit.simulated if hit else endpoint.simulated,

@@ -113,13 +113,10 @@ def _outcome(
     started: float,
 ) -> TurnOutcome:
     latency_ms = int((time.monotonic() - started) * 1000)
-    return TurnOutcome(
-        request_id=turn.request_id,
-        user_id=turn.user_id,
-        conversation_id=turn.conversation_id,
-        template_id=template.id,
-        reply_id=saved.reply_id,
-        model_requested=template.model.name,
+    return TurnOutcome.of_turn(
+        turn,
+        saved,
+        template,
         model=repeat.model,
         provider=template.model.provider,
         simulated=repeat.simulated,

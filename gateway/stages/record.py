@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db import transaction
@@ -17,6 +18,11 @@ from gateway.usage import Usage
 from observability.models import RequestLog
 from observability.tracing import stage_span
 from observability.turns import after_record
+
+if TYPE_CHECKING:
+    from chat.services import SavedInput
+    from gateway.pipeline import Turn
+    from prompts_admin.models import PromptTemplate
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,23 @@ class TurnOutcome:
     tools_used: list[dict] = field(default_factory=list)
     template: str = ""  # the template's slug, for metrics
     cache: CacheLookup | None = None
+
+    @classmethod
+    def of_turn(
+        cls, turn: Turn, saved: SavedInput, template: PromptTemplate, **fields
+    ) -> TurnOutcome:
+        """The outcome of `turn`, whose identity every path (model, cache, emergency) records
+        the same way; `fields` are what happened."""
+        return cls(
+            request_id=turn.request_id,
+            user_id=turn.user_id,
+            conversation_id=turn.conversation_id,
+            template_id=template.id,
+            template=template.slug,
+            reply_id=saved.reply_id,
+            model_requested=template.model.name,
+            **fields,
+        )
 
 
 def record_turn(outcome: TurnOutcome) -> None:
