@@ -275,7 +275,10 @@ BREAKER_COOLDOWN_SECONDS = env.float("BREAKER_COOLDOWN_SECONDS", default=30.0)
 CHAT_MAX_INPUT_CHARS = env.int("CHAT_MAX_INPUT_CHARS", default=16_000)
 CHAT_HISTORY_MESSAGES = env.int("CHAT_HISTORY_MESSAGES", default=20)
 CHAT_STREAM_WINDOW_MS = env.int("CHAT_STREAM_WINDOW_MS", default=30)
+# A streaming reply's first checkpoint comes CHAT_SAVE_INTERVAL_MS after the start; then the
+# interval doubles up to CHAT_SAVE_INTERVAL_MAX_MS (gateway.pipeline.checkpoint_interval_ms).
 CHAT_SAVE_INTERVAL_MS = env.int("CHAT_SAVE_INTERVAL_MS", default=500)
+CHAT_SAVE_INTERVAL_MAX_MS = env.int("CHAT_SAVE_INTERVAL_MAX_MS", default=2_000)
 CHAT_STALE_STREAM_SECONDS = env.int("CHAT_STALE_STREAM_SECONDS", default=120)
 # Conversation titles: a cheap model's name (empty: the conversation's own model).
 CHAT_TITLE_MODEL = env.str("CHAT_TITLE_MODEL", default="")
@@ -296,7 +299,9 @@ LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
 
 # Observability: traces, /metrics access, rollups and retention.
 OTEL_TRACES_EXPORTER = env.str("OTEL_TRACES_EXPORTER", default="none")  # none | console | otlp
-OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="http://localhost:4318")
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str(
+    "OTEL_EXPORTER_OTLP_ENDPOINT", default="http://localhost:4318"
+)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Broker queues whose depth /metrics reports (the default queue unless tasks are routed).
 METRICS_CELERY_QUEUES = env.list("METRICS_CELERY_QUEUES", default=["celery"])

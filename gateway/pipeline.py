@@ -93,6 +93,16 @@ class Turn:
     stop_requested: bool = False
 
 
+def checkpoint_interval_ms(saves_done: int, *, base_ms: int, max_ms: int) -> int:
+    """How long after the last checkpoint (or the turn's start) the next one is due.
+
+    The first comes `base_ms` after the start, so a reload soon after the first words shows
+    them; then the wait doubles (2x, 4x, ...) up to `max_ms`, so a long reply costs a few
+    UPDATEs instead of one every `base_ms`.
+    """
+    return max(base_ms, min(base_ms * 2 ** min(saves_done, 16), max_ms))
+
+
 @dataclass
 class ReplyProgress:
     """The growing reply: text, first-token time and when it was last checkpointed."""
@@ -102,6 +112,7 @@ class ReplyProgress:
     parts: list[str] = field(default_factory=list)
     first_token_at: float | None = None
     saved_at: float = field(default_factory=time.monotonic)
+    saves: int = 0
 
     @property
     def text(self) -> str:
@@ -112,8 +123,13 @@ class ReplyProgress:
         self.parts.append(text)
 
     async def checkpoint_if_due(self) -> None:
-        if (time.monotonic() - self.saved_at) * 1000 >= settings.CHAT_SAVE_INTERVAL_MS:
-            self.saved_at = time.monotonic()
+        due_ms = checkpoint_interval_ms(
+            self.saves,
+            base_ms=settings.CHAT_SAVE_INTERVAL_MS,
+            max_ms=settings.CHAT_SAVE_INTERVAL_MAX_MS,
+        )
+        if (time.monotonic() - self.saved_at) * 1000 >= due_ms:
+            self.saved_at, self.saves = time.monotonic(), self.saves + 1
             await in_db_thread(reply_save_partial)(reply_id=self.reply_id, content=self.text)
 
     def elapsed_ms(self, until: float | None = None) -> int:

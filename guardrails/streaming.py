@@ -4,6 +4,14 @@ Text is released only once it is `holdback` characters behind the newest token, 
 boundary, so a canary, a key or a phone number is always judged whole before any of it is
 shown. When a blocking check fires, nothing more is released and the caller replaces what was
 already shown.
+
+The whole window (the last released `holdback` characters and everything not yet released) is
+judged right before each release and at the end, not on every token: text that only waits is
+judged with the rest when its turn comes. After the first words, which go at once, text is
+released in steps of at least half the hold-back, so a judgment covers several tokens (a
+2,000-character reply in word-sized tokens: ~100 judgments instead of ~450), for ~6 more
+characters held back on average. A blocking check so fires (and the model stream is closed) up to
+one step after the token that completed the match; none of it is shown either way.
 """
 
 from __future__ import annotations
@@ -39,9 +47,9 @@ class ReplyGuard:
         if self.blocked:
             return ""
         self._pending += text
-        if not self._judge():
-            return ""
         cut = self._cut(len(self._pending) - self.holdback)
+        if not self._worth_releasing(cut) or not self._judge():
+            return ""
         return self._release(cut)
 
     def finish(self) -> str:
@@ -49,6 +57,10 @@ class ReplyGuard:
         if self.blocked or not self._judge():
             return ""
         return self._release(len(self._pending))
+
+    def _worth_releasing(self, cut: int) -> bool:
+        """The first words as soon as they may go; after them, at least half a hold-back."""
+        return cut > 0 and (not self._tail or cut >= self.holdback // 2)
 
     def _judge(self) -> bool:
         window = self._tail + self._pending

@@ -8,6 +8,7 @@ import codecs
 import numpy as np
 import pytest
 
+from guardrails import streaming
 from guardrails.checks import (
     canary_leaked,
     fence_untrusted,
@@ -303,6 +304,39 @@ def test_a_secret_in_the_reply_blocks_it_before_it_is_shown():
     shown = _stream(guard, "Use this key: AKIAIOSFODNN7EXAMPLE to log in. " + "Then wait. " * 10)
     assert guard.blocked and guard.verdict.reason == "secret_in_reply"
     assert "AKIA" not in shown
+
+
+@pytest.mark.parametrize("secret", ["canary", "AKIAIOSFODNN7EXAMPLE", "+1 415 555 0132"])
+def test_a_secret_fed_a_character_at_a_time_is_never_shown_yet_judgments_are_few(
+    secret, monkeypatch
+):
+    canary = new_canary()
+    secret = canary if secret == "canary" else secret
+    text = "An ordinary answer about gardening, " * 4 + f"then {secret} and " + "more words. " * 8
+    judge, judged = streaming.judge_reply, []
+
+    def judge_and_note(window, **kwargs):
+        judged.append(window)
+        return judge(window, **kwargs)
+
+    monkeypatch.setattr(streaming, "judge_reply", judge_and_note)
+    guard, shown = ReplyGuard(canary=canary, holdback=32), ""
+    for fed in range(1, len(text) + 1):
+        calls = len(judged)
+        released = guard.feed(text[fed - 1])
+        if released:  # judged just now: the held-back tail and everything not yet shown
+            assert len(judged) == calls + 1
+            assert text[:fed].endswith(judged[-1]) and len(judged[-1]) >= fed - len(shown)
+        shown += released
+    shown += guard.finish()
+
+    assert shown.startswith("An ordinary answer about gardening, ")
+    assert secret[:3] not in shown and "+1 4" not in shown
+    if secret.startswith("+"):  # a phone number is masked whole, never cut
+        assert not guard.blocked and "then [redacted phone] and more words." in shown
+    else:
+        assert guard.blocked
+    assert len(judged) < len(text) / 4  # one judgment per release, not per character
 
 
 def test_pii_the_user_did_not_give_is_masked_and_their_own_is_restored():
