@@ -29,6 +29,8 @@ class Notice:
     """Something the user should know about this turn (e.g. a cheaper model over budget)."""
 
     text: str
+
+
 @dataclass(frozen=True)
 class Citation:
     """A knowledge-base passage the reply was given: shown under the answer as [n]."""

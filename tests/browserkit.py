@@ -149,5 +149,3 @@ def sample_until_final(page: Page) -> tuple[list[dict], dict]:
         poll(page, CHANGED_JS, arg=[sample["text"], sample["status"]])
         sample = page.evaluate(SAMPLE_JS)
     return seen, sample
-
-

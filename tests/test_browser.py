@@ -93,9 +93,7 @@ def test_a_reply_streams_token_by_token_and_renders_safe_markdown(
     # and the title appears live: header, sidebar and tab.
     # (The worker may still be starting: allow it the time.)
     expect(page.locator("#conversation-title")).to_have_text("Markdown sampler", timeout=60_000)
-    expect(page.locator(".conversation-list a[aria-current=page]")).to_have_text(
-        "Markdown sampler"
-    )
+    expect(page.locator(".conversation-list a[aria-current=page]")).to_have_text("Markdown sampler")
     expect(page).to_have_title("Markdown sampler · Switchboard")
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -429,9 +429,7 @@ def test_sending_while_a_reply_is_written_explains_what_to_do_and_keeps_the_draf
     page.get_by_role("button", name="Stop").click()
     expect(_last_reply(page)).to_have_attribute("data-status", "cancelled")
     page.locator("#composer-input").press("Enter")  # the kept draft goes out as it is
-    expect(page.locator("#messages article.message.user").last).to_contain_text(
-        "My next question"
-    )
+    expect(page.locator("#messages article.message.user").last).to_contain_text("My next question")
     expect(page.locator("#composer-input")).to_have_value("")
 
 

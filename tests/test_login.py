@@ -89,9 +89,7 @@ def test_without_redis_logins_are_refused_by_default_and_the_outage_is_counted(
     assert _outages("closed") > before
 
 
-def test_without_redis_logins_go_through_when_the_policy_is_fail_open(
-    client, make_user, settings
-):
+def test_without_redis_logins_go_through_when_the_policy_is_fail_open(client, make_user, settings):
     make_user("alice", PASSWORD)
     _dead_ratelimit_cache(settings)
     settings.RATELIMIT_FAIL_OPEN = True

@@ -105,4 +105,3 @@ def test_an_anthropic_key_sends_real_anthropic_requests(
     }
     assert canary["text"].startswith("Confidential marker: SB-") and "cache_control" not in canary
     assert upstream["params"]["max_tokens"] == anthropic_template.max_output_tokens
-

@@ -6,185 +6,355 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0001_initial'),
-        ('gateway', '0002_seed_prices'),
-        ('observability', '0004_requestlog_retrieval'),
-        ('prompts_admin', '0002_router'),
+        ("chat", "0001_initial"),
+        ("gateway", "0002_seed_prices"),
+        ("observability", "0004_requestlog_retrieval"),
+        ("prompts_admin", "0002_router"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BlockRollup',
+            name="BlockRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('rule', models.CharField(max_length=50)),
-                ('blocked', models.PositiveIntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("rule", models.CharField(max_length=50)),
+                ("blocked", models.PositiveIntegerField()),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('day', 'rule'), name='one_block_rollup')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("day", "rule"), name="one_block_rollup")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DailyRollup',
+            name="DailyRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('turns', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('unpriced', models.PositiveIntegerField(default=0, help_text='Turns on a model with no price.')),
-                ('input_tokens', models.BigIntegerField(default=0)),
-                ('cached_input_tokens', models.BigIntegerField(default=0)),
-                ('cache_write_tokens', models.BigIntegerField(default=0)),
-                ('output_tokens', models.BigIntegerField(default=0)),
-                ('cost', models.DecimalField(decimal_places=8, default=0, max_digits=16)),
-                ('day', models.DateField(db_index=True)),
-                ('model', models.CharField(max_length=100)),
-                ('prompt_version', models.CharField(blank=True, max_length=100)),
-                ('arm', models.CharField(blank=True, max_length=100)),
-                ('fallbacks', models.PositiveIntegerField(default=0)),
-                ('cache_hits', models.PositiveIntegerField(default=0)),
-                ('blocked', models.PositiveIntegerField(default=0)),
-                ('evals', models.PositiveIntegerField(default=0)),
-                ('eval_score_sum', models.FloatField(default=0)),
-                ('judged', models.PositiveIntegerField(default=0)),
-                ('judge_score_sum', models.FloatField(default=0)),
-                ('thumbs_up', models.PositiveIntegerField(default=0)),
-                ('thumbs_down', models.PositiveIntegerField(default=0)),
-                ('template', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='prompts_admin.prompttemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("turns", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                (
+                    "unpriced",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Turns on a model with no price."
+                    ),
+                ),
+                ("input_tokens", models.BigIntegerField(default=0)),
+                ("cached_input_tokens", models.BigIntegerField(default=0)),
+                ("cache_write_tokens", models.BigIntegerField(default=0)),
+                ("output_tokens", models.BigIntegerField(default=0)),
+                ("cost", models.DecimalField(decimal_places=8, default=0, max_digits=16)),
+                ("day", models.DateField(db_index=True)),
+                ("model", models.CharField(max_length=100)),
+                ("prompt_version", models.CharField(blank=True, max_length=100)),
+                ("arm", models.CharField(blank=True, max_length=100)),
+                ("fallbacks", models.PositiveIntegerField(default=0)),
+                ("cache_hits", models.PositiveIntegerField(default=0)),
+                ("blocked", models.PositiveIntegerField(default=0)),
+                ("evals", models.PositiveIntegerField(default=0)),
+                ("eval_score_sum", models.FloatField(default=0)),
+                ("judged", models.PositiveIntegerField(default=0)),
+                ("judge_score_sum", models.FloatField(default=0)),
+                ("thumbs_up", models.PositiveIntegerField(default=0)),
+                ("thumbs_down", models.PositiveIntegerField(default=0)),
+                (
+                    "template",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="prompts_admin.prompttemplate",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='EvalRubric',
+            name="EvalRubric",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('instructions', models.TextField(help_text='What a good answer does. The judge replies with a score from 1 to 5 and why.')),
-                ('sample_rate', models.DecimalField(decimal_places=3, default=0.1, help_text='Share of answered turns the judge grades, from 0 (none) to 1 (all).', max_digits=4)),
-                ('active', models.BooleanField(default=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('judge_model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='gateway.languagemodel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "instructions",
+                    models.TextField(
+                        help_text="What a good answer does. The judge replies with a score from 1 to 5 and why."
+                    ),
+                ),
+                (
+                    "sample_rate",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=0.1,
+                        help_text="Share of answered turns the judge grades, from 0 (none) to 1 (all).",
+                        max_digits=4,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "judge_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="gateway.languagemodel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at'],
+                "ordering": ["-updated_at"],
             },
         ),
         migrations.CreateModel(
-            name='EvalResult',
+            name="EvalResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('ok', 'Ok'), ('failed', 'Failed')], max_length=10)),
-                ('reason', models.TextField(blank=True, help_text='Why the evaluation failed, if it did.')),
-                ('checks', models.JSONField(default=dict)),
-                ('check_score', models.FloatField(help_text='Share of cheap checks passed, 0 to 1.')),
-                ('judge_score', models.FloatField(blank=True, help_text="Judge's 1-5 score, scaled to 0-1.", null=True)),
-                ('judge_reason', models.TextField(blank=True)),
-                ('judge_model', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('request_log', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='evaluation', to='observability.requestlog')),
-                ('rubric', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='observability.evalrubric')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(choices=[("ok", "Ok"), ("failed", "Failed")], max_length=10),
+                ),
+                (
+                    "reason",
+                    models.TextField(blank=True, help_text="Why the evaluation failed, if it did."),
+                ),
+                ("checks", models.JSONField(default=dict)),
+                (
+                    "check_score",
+                    models.FloatField(help_text="Share of cheap checks passed, 0 to 1."),
+                ),
+                (
+                    "judge_score",
+                    models.FloatField(
+                        blank=True, help_text="Judge's 1-5 score, scaled to 0-1.", null=True
+                    ),
+                ),
+                ("judge_reason", models.TextField(blank=True)),
+                ("judge_model", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "request_log",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="evaluation",
+                        to="observability.requestlog",
+                    ),
+                ),
+                (
+                    "rubric",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="observability.evalrubric",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Feedback',
+            name="Feedback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('score', models.SmallIntegerField(choices=[(1, 'thumbs up'), (-1, 'thumbs down')])),
-                ('comment', models.TextField(blank=True, max_length=2000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='chat.message')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "score",
+                    models.SmallIntegerField(choices=[(1, "thumbs up"), (-1, "thumbs down")]),
+                ),
+                ("comment", models.TextField(blank=True, max_length=2000)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="chat.message",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'feedback',
+                "verbose_name_plural": "feedback",
             },
         ),
         migrations.CreateModel(
-            name='LatencyRollup',
+            name="LatencyRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('model', models.CharField(max_length=100)),
-                ('turns', models.PositiveIntegerField()),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('fallbacks', models.PositiveIntegerField(default=0)),
-                ('latency_p50', models.PositiveIntegerField(null=True)),
-                ('latency_p95', models.PositiveIntegerField(null=True)),
-                ('latency_p99', models.PositiveIntegerField(null=True)),
-                ('ttft_p50', models.PositiveIntegerField(null=True)),
-                ('ttft_p95', models.PositiveIntegerField(null=True)),
-                ('ttft_p99', models.PositiveIntegerField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("model", models.CharField(max_length=100)),
+                ("turns", models.PositiveIntegerField()),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("fallbacks", models.PositiveIntegerField(default=0)),
+                ("latency_p50", models.PositiveIntegerField(null=True)),
+                ("latency_p95", models.PositiveIntegerField(null=True)),
+                ("latency_p99", models.PositiveIntegerField(null=True)),
+                ("ttft_p50", models.PositiveIntegerField(null=True)),
+                ("ttft_p95", models.PositiveIntegerField(null=True)),
+                ("ttft_p99", models.PositiveIntegerField(null=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('day', 'model'), name='one_latency_rollup_per_day')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("day", "model"), name="one_latency_rollup_per_day"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='UsageRollup',
+            name="UsageRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('turns', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('unpriced', models.PositiveIntegerField(default=0, help_text='Turns on a model with no price.')),
-                ('input_tokens', models.BigIntegerField(default=0)),
-                ('cached_input_tokens', models.BigIntegerField(default=0)),
-                ('cache_write_tokens', models.BigIntegerField(default=0)),
-                ('output_tokens', models.BigIntegerField(default=0)),
-                ('cost', models.DecimalField(decimal_places=8, default=0, max_digits=16)),
-                ('day', models.DateField()),
-                ('model', models.CharField(max_length=100)),
-                ('template', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='prompts_admin.prompttemplate')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("turns", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                (
+                    "unpriced",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Turns on a model with no price."
+                    ),
+                ),
+                ("input_tokens", models.BigIntegerField(default=0)),
+                ("cached_input_tokens", models.BigIntegerField(default=0)),
+                ("cache_write_tokens", models.BigIntegerField(default=0)),
+                ("output_tokens", models.BigIntegerField(default=0)),
+                ("cost", models.DecimalField(decimal_places=8, default=0, max_digits=16)),
+                ("day", models.DateField()),
+                ("model", models.CharField(max_length=100)),
+                (
+                    "template",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="prompts_admin.prompttemplate",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'permissions': [('view_dashboards', 'Can view cost and quality dashboards'), ('view_metrics', 'Can read the Prometheus /metrics endpoint')],
+                "permissions": [
+                    ("view_dashboards", "Can view cost and quality dashboards"),
+                    ("view_metrics", "Can read the Prometheus /metrics endpoint"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='UserMonthRollup',
+            name="UserMonthRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField(help_text='The first day of the month.')),
-                ('turns', models.PositiveIntegerField(default=0)),
-                ('unpriced', models.PositiveIntegerField(default=0)),
-                ('input_tokens', models.BigIntegerField(default=0, help_text='All input: uncached, cached, writes.')),
-                ('output_tokens', models.BigIntegerField(default=0)),
-                ('cost', models.DecimalField(decimal_places=8, default=0, max_digits=16)),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField(help_text="The first day of the month.")),
+                ("turns", models.PositiveIntegerField(default=0)),
+                ("unpriced", models.PositiveIntegerField(default=0)),
+                (
+                    "input_tokens",
+                    models.BigIntegerField(
+                        default=0, help_text="All input: uncached, cached, writes."
+                    ),
+                ),
+                ("output_tokens", models.BigIntegerField(default=0)),
+                ("cost", models.DecimalField(decimal_places=8, default=0, max_digits=16)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='evalrubric',
-            constraint=models.CheckConstraint(condition=models.Q(('sample_rate__gte', 0), ('sample_rate__lte', 1)), name='rubric_sample_rate_is_a_share'),
+            model_name="evalrubric",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sample_rate__gte", 0), ("sample_rate__lte", 1)),
+                name="rubric_sample_rate_is_a_share",
+            ),
         ),
         migrations.AddIndex(
-            model_name='evalresult',
-            index=models.Index(fields=['status', 'created_at'], name='observabili_status_469ecc_idx'),
+            model_name="evalresult",
+            index=models.Index(
+                fields=["status", "created_at"], name="observabili_status_469ecc_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feedback',
-            constraint=models.UniqueConstraint(fields=('user', 'message'), name='one_feedback_per_user_reply'),
+            model_name="feedback",
+            constraint=models.UniqueConstraint(
+                fields=("user", "message"), name="one_feedback_per_user_reply"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feedback',
-            constraint=models.CheckConstraint(condition=models.Q(('score__in', [1, -1])), name='feedback_is_up_or_down'),
+            model_name="feedback",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("score__in", [1, -1])), name="feedback_is_up_or_down"
+            ),
         ),
         migrations.AddIndex(
-            model_name='usagerollup',
-            index=models.Index(fields=['day'], name='observabili_day_d38411_idx'),
+            model_name="usagerollup",
+            index=models.Index(fields=["day"], name="observabili_day_d38411_idx"),
         ),
         migrations.AddIndex(
-            model_name='usagerollup',
-            index=models.Index(fields=['user', 'day'], name='observabili_user_id_113878_idx'),
+            model_name="usagerollup",
+            index=models.Index(fields=["user", "day"], name="observabili_user_id_113878_idx"),
         ),
         migrations.AddIndex(
-            model_name='usermonthrollup',
-            index=models.Index(fields=['month'], name='observabili_month_a89a09_idx'),
+            model_name="usermonthrollup",
+            index=models.Index(fields=["month"], name="observabili_month_a89a09_idx"),
         ),
     ]

@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('observability', '0005_feedback_evals_rollups'),
+        ("observability", "0005_feedback_evals_rollups"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='requestlog',
-            name='cache_entry_id',
+            model_name="requestlog",
+            name="cache_entry_id",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='requestlog',
-            name='cache_hit',
+            model_name="requestlog",
+            name="cache_hit",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='requestlog',
-            name='cache_similarity',
+            model_name="requestlog",
+            name="cache_similarity",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='requestlog',
-            name='cache_status',
+            model_name="requestlog",
+            name="cache_status",
             field=models.CharField(blank=True, max_length=10),
         ),
     ]

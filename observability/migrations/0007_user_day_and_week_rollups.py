@@ -33,67 +33,106 @@ BACKFILL_SQL = [
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('observability', '0006_requestlog_cache'),
-        ('prompts_admin', '0003_prompt_versions'),
+        ("observability", "0006_requestlog_cache"),
+        ("prompts_admin", "0003_prompt_versions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UserDayRollup',
+            name="UserDayRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('turns', models.PositiveIntegerField(default=0)),
-                ('unpriced', models.PositiveIntegerField(default=0)),
-                ('input_tokens', models.BigIntegerField(default=0, help_text='All input: uncached, cached, writes.')),
-                ('output_tokens', models.BigIntegerField(default=0)),
-                ('cost', models.DecimalField(decimal_places=8, default=0, max_digits=16)),
-                ('day', models.DateField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("turns", models.PositiveIntegerField(default=0)),
+                ("unpriced", models.PositiveIntegerField(default=0)),
+                (
+                    "input_tokens",
+                    models.BigIntegerField(
+                        default=0, help_text="All input: uncached, cached, writes."
+                    ),
+                ),
+                ("output_tokens", models.BigIntegerField(default=0)),
+                ("cost", models.DecimalField(decimal_places=8, default=0, max_digits=16)),
+                ("day", models.DateField()),
             ],
         ),
         migrations.CreateModel(
-            name='UserWeekRollup',
+            name="UserWeekRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('turns', models.PositiveIntegerField(default=0)),
-                ('unpriced', models.PositiveIntegerField(default=0)),
-                ('input_tokens', models.BigIntegerField(default=0, help_text='All input: uncached, cached, writes.')),
-                ('output_tokens', models.BigIntegerField(default=0)),
-                ('cost', models.DecimalField(decimal_places=8, default=0, max_digits=16)),
-                ('week', models.DateField(help_text='The Monday the week starts on.')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("turns", models.PositiveIntegerField(default=0)),
+                ("unpriced", models.PositiveIntegerField(default=0)),
+                (
+                    "input_tokens",
+                    models.BigIntegerField(
+                        default=0, help_text="All input: uncached, cached, writes."
+                    ),
+                ),
+                ("output_tokens", models.BigIntegerField(default=0)),
+                ("cost", models.DecimalField(decimal_places=8, default=0, max_digits=16)),
+                ("week", models.DateField(help_text="The Monday the week starts on.")),
             ],
         ),
         migrations.RemoveIndex(
-            model_name='usermonthrollup',
-            name='observabili_month_a89a09_idx',
+            model_name="usermonthrollup",
+            name="observabili_month_a89a09_idx",
         ),
         migrations.AddIndex(
-            model_name='usermonthrollup',
-            index=models.Index(fields=['month', 'user'], include=('turns', 'unpriced', 'input_tokens', 'output_tokens', 'cost'), name='usermonthrollup_month_user'),
+            model_name="usermonthrollup",
+            index=models.Index(
+                fields=["month", "user"],
+                include=("turns", "unpriced", "input_tokens", "output_tokens", "cost"),
+                name="usermonthrollup_month_user",
+            ),
         ),
         migrations.AddField(
-            model_name='userdayrollup',
-            name='user',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="userdayrollup",
+            name="user",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='userweekrollup',
-            name='user',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="userweekrollup",
+            name="user",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='userdayrollup',
-            index=models.Index(fields=['day', 'user'], include=('turns', 'unpriced', 'input_tokens', 'output_tokens', 'cost'), name='userdayrollup_day_user'),
+            model_name="userdayrollup",
+            index=models.Index(
+                fields=["day", "user"],
+                include=("turns", "unpriced", "input_tokens", "output_tokens", "cost"),
+                name="userdayrollup_day_user",
+            ),
         ),
         migrations.AddIndex(
-            model_name='userweekrollup',
-            index=models.Index(fields=['week', 'user'], include=('turns', 'unpriced', 'input_tokens', 'output_tokens', 'cost'), name='userweekrollup_week_user'),
+            model_name="userweekrollup",
+            index=models.Index(
+                fields=["week", "user"],
+                include=("turns", "unpriced", "input_tokens", "output_tokens", "cost"),
+                name="userweekrollup_week_user",
+            ),
         ),
         # Existing data: the per-user days and weeks from the per-user-model-assistant rollup (which
         # outlives pruned logs), and the quality rollup's version and arm ids as managers read them.
-        migrations.RunSQL(
-            BACKFILL_SQL, reverse_sql=migrations.RunSQL.noop, elidable=True
-        ),
+        migrations.RunSQL(BACKFILL_SQL, reverse_sql=migrations.RunSQL.noop, elidable=True),
     ]
