@@ -284,16 +284,17 @@ async def _run_turn(turn: Turn) -> AsyncIterator[Event]:
                     conversation_id=turn.conversation_id,
                     question=turn.text,
                 )
-            for citation in retrieved.citations:
-                yield citation
             with stage_span("build_messages"):
-                request = await build_request(
+                request, retrieved = await build_request(
                     template=template,
                     conversation_id=turn.conversation_id,
                     reply_id=saved.reply_id,
                     system=choice.system_prompt,
-                    context=retrieved.context,
+                    retrieved=retrieved,
+                    reserved_tokens=guard.reserved_tokens(template.model.name),
                 )
+            for citation in retrieved.citations:  # the passages the request carries
+                yield citation
             with stage_span("tools"):
                 tools = ToolLoop(await toolbox_for(template.tools))
             with model_call_span() as call:

@@ -8,9 +8,11 @@ import pytest
 
 from budgets.models import TemplateCostPolicy
 from chat.models import Conversation, Message, Role
-from gateway.events import Accepted, Done, Error
+from gateway.events import Accepted, Citation, Done, Error
 from gateway.pipeline import Turn
 from gateway.tokens import count_message_tokens, count_tokens, prompt_tokens, trim_history
+from knowledge.models import RetrievalPolicy
+from knowledge.services import document_create_from_text
 from tests.turns import turn_events
 
 
@@ -172,3 +174,29 @@ def test_a_message_at_the_limit_fits_the_models_context_with_the_canary_line(
     assert "Confidential marker: SB-" in sent[0]["content"]
     assert sent[1:] == [{"role": "user", "content": at_the_limit}]  # no room for history
     assert prompt_tokens(sent[0]["content"], sent[1:], "gpt-4o-mini") <= 800
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_a_message_near_the_limit_passages_give_way_and_only_those_sent_are_cited(
+    make_user, openai_template, simulator
+):
+    TemplateCostPolicy.objects.create(template=openai_template, max_input_tokens=700)
+    RetrievalPolicy.objects.create(template=openai_template, enabled=True, top_k=3)
+    for topic in ("refunds", "shipping", "warranty"):  # three passages of ~150 tokens each
+        document_create_from_text(
+            title=f"Policy on {topic}", text=f"# {topic}\n" + f"The {topic} policy says. " * 30
+        )
+    conversation = Conversation.objects.create(user=make_user(), template=openai_template)
+    question = "What do the refunds, shipping and warranty policies say?" + " please" * 380
+
+    events = turn_events(Turn(conversation.user_id, conversation.id, question))
+
+    assert isinstance(events[-1], Done)
+    request = simulator.get("/_sim/requests").json()["requests"][-1]
+    system, sent = request["messages"][0]["content"], request["messages"][1:]
+    assert sent == [{"role": "user", "content": question}]  # the question is sent whole
+    assert prompt_tokens(system, sent, "gpt-4o-mini") <= 700  # the policy's cap holds
+    passages_sent = system.count("<passage ")
+    assert 0 < passages_sent < 3  # some context still fits; the rest gave way
+    cited = [e for e in events if isinstance(e, Citation)]
+    assert len(cited) == passages_sent  # the user is shown only what the model was given

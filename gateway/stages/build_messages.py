@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 
 from budgets.selectors import input_budget
 from chat.selectors import history_before
 from gateway.db import in_db_thread
 from gateway.providers import ChatRequest
-from gateway.tokens import trim_history
+from gateway.stages.retrieval import Retrieved
+from gateway.tokens import prompt_tokens, trim_history
 from prompts_admin.models import PromptTemplate
 
 
-def _history(
-    template: PromptTemplate, system: str, suffix: str, conversation_id, reply_id: int
-) -> list[dict]:
-    """The latest turns that fit the model's input budget beside `system` and `suffix`."""
+def passages_that_fit(
+    retrieved: Retrieved, *, system: str, latest: list[dict], budget: int, model: str
+) -> Retrieved:
+    """`retrieved` without its lowest-ranked passages, as many as must go for the system prompt,
+    the passages and the user's latest message to fit in `budget` input tokens. The message is
+    always sent (admission made sure it fits beside the system prompt), so passages give way."""
+    passages = retrieved.passages
+    while (
+        passages
+        and prompt_tokens(system, latest, model, suffix=Retrieved(passages).context.strip())
+        > budget
+    ):
+        passages = passages[:-1]
+    if len(passages) == len(retrieved.passages):
+        return retrieved
+    return replace(retrieved, passages=passages)
+
+
+def _history_and_passages(
+    template: PromptTemplate,
+    system: str,
+    retrieved: Retrieved,
+    conversation_id,
+    reply_id: int,
+    reserved: int,
+) -> tuple[list[dict], Retrieved]:
+    """The passages that fit beside the latest message, then the latest turns that fit beside
+    them, all within the input budget less `reserved` tokens."""
     history = history_before(conversation_id, reply_id, settings.CHAT_HISTORY_MESSAGES)
-    return trim_history(
-        system, history, budget=input_budget(template), model=template.model.name, suffix=suffix
+    budget = input_budget(template) - reserved
+    model = template.model.name
+    retrieved = passages_that_fit(
+        retrieved, system=system, latest=history[-1:], budget=budget, model=model
     )
+    suffix = retrieved.context.strip()
+    return trim_history(system, history, budget=budget, model=model, suffix=suffix), retrieved
 
 
 async def build_request(
@@ -28,18 +59,24 @@ async def build_request(
     conversation_id,
     reply_id: int,
     system: str | None = None,
-    context: str = "",
-) -> ChatRequest:
-    """`system`: the rendered prompt version chosen by stage 3 (default: the template's text).
-    `context`: the retrieval stage's fenced passages, sent after the stable system prompt."""
+    retrieved: Retrieved | None = None,
+    reserved_tokens: int = 0,
+) -> tuple[ChatRequest, Retrieved]:
+    """The request, and the retrieved passages it carries (sent after the stable system prompt;
+    those that did not fit are dropped, lowest-ranked first).
+
+    `system`: the rendered prompt version chosen by stage 3 (default: the template's text).
+    `reserved_tokens`: what a later stage adds to the request (the guardrails' canary line)."""
     system = template.system_prompt if system is None else system
-    suffix = context.strip()
-    history = await in_db_thread(_history)(template, system, suffix, conversation_id, reply_id)
-    return ChatRequest(
+    history, retrieved = await in_db_thread(_history_and_passages)(
+        template, system, retrieved or Retrieved(), conversation_id, reply_id, reserved_tokens
+    )
+    request = ChatRequest(
         model=template.model.name,
         system=system,
-        system_suffix=suffix,
+        system_suffix=retrieved.context.strip(),
         messages=history,
         max_output_tokens=template.max_output_tokens,
         temperature=template.temperature,
     )
+    return request, retrieved

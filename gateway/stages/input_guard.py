@@ -15,7 +15,13 @@ from chat.models import Message
 from gateway.db import in_db_thread
 from gateway.providers import ChatRequest
 from gateway.tokens import trim_history
-from guardrails.checks import Verdict, canary_instruction, judge_injection, new_canary
+from guardrails.checks import (
+    Verdict,
+    canary_instruction,
+    canary_line_tokens,
+    judge_injection,
+    new_canary,
+)
 from guardrails.metrics import count_verdict
 from guardrails.models import GuardrailPolicy, Stage
 from guardrails.pii import Redactor
@@ -46,6 +52,10 @@ class InputGuard:
                 request.system, messages, budget=self.budget, model=request.model, suffix=suffix
             )
         return replace(request, system_suffix=suffix, messages=messages)
+
+    def reserved_tokens(self, model: str) -> int:
+        """What `protect` will add to the request's input: the canary line, if one is planted."""
+        return canary_line_tokens(model) if self.canary else 0
 
     def reply_guard(self) -> ReplyGuard:
         return ReplyGuard(
