@@ -6,6 +6,7 @@ import html
 import re
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
 from gateway.tokens import count_tokens
 from guardrails.classifier import default_classifier
@@ -133,6 +134,7 @@ def canary_instruction(canary: str) -> str:
     )
 
 
+@cache  # per model: asked by admission and by the pipeline on every turn
 def canary_line_tokens(model: str = "") -> int:
     """The most tokens the canary line can add to a request, whatever the random digits: the
     text around the canary, counted apart, plus one token per hex digit (and the joining line
